@@ -1,0 +1,1 @@
+"""Fused JAX Pallas kernels, installed as ``cpojax.kernels``."""
