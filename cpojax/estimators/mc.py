@@ -1,0 +1,432 @@
+"""Streamed crude Monte Carlo: memory flat in the sample count, resumable, exact counts.
+
+Two layers:
+
+* :func:`stream_counts` — the generic streaming loop. It walks blocks of
+  :data:`cpojax.rng.BLOCK` samples in chunks of ``chunk_blocks`` blocks; each chunk
+  is one call of a cached, jitted function that ``vmap``s a per-block function
+  ``fn(key, block_index) -> pytree of integer counts`` over the chunk's blocks.
+  Per-block counts come back to the host and are summed there into numpy int64, so
+  counts never overflow (a block holds at most BLOCK samples, far below 2**31) and
+  the sum is exact and independent of chunking. Only these small counters are
+  carried; device memory is one chunk whatever the number of samples. The photonic
+  yield layer reuses it with its own per-sample function.
+* :func:`estimate_mc` — crude Monte Carlo of P[min_k g_k(U) < 0], U ~ N(0, I_dim),
+  built on :func:`stream_counts` with the sample-indexed normals of
+  :mod:`cpojax.rng`.
+
+Reproducibility: sample i always uses the normals of block i // BLOCK, row
+i % BLOCK (see :mod:`cpojax.rng`), and every stopping decision (end of the run,
+adaptive ``target_cov``, invalid output) is taken at a block boundary from the
+exact per-block counts. Hence ``n_fail`` and ``fail_counts`` are bit-identical for
+every ``chunk_blocks``, for a run interrupted and resumed from its ``state``, and for
+any device count.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cpojax.estimators.result import FailureResult, InvalidModelOutput
+from cpojax.estimators.stats import clopper_pearson, wilson
+from cpojax.rng import BLOCK, GENERATORS, block_normals
+
+__all__ = ["BLOCK", "estimate_mc", "stream_counts"]
+
+#: Device-memory budget (bytes of normals) used to pick a default chunk size.
+_CHUNK_BYTES = 32 * 2**20
+#: Upper bound on the default chunk size, in blocks (128 blocks = 524 288 samples).
+_MAX_DEFAULT_CHUNK_BLOCKS = 128
+#: A per-chunk sum of per-block counts must fit in int32 on the device side.
+_MAX_CHUNK_BLOCKS = 2**31 // BLOCK - 1
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+@functools.lru_cache(maxsize=128)
+def _chunk_function(fn: Callable, chunk_blocks: int) -> Callable:
+    """Jitted ``(key, start_block) -> per-block counts [chunk_blocks, ...]``.
+
+    Cached on (fn, chunk_blocks) so that a given per-block function is compiled once
+    per chunk size (jit's own cache then keys on the key's type and shape).
+    """
+
+    def chunk(key, start_block):
+        idx = start_block + jnp.arange(chunk_blocks, dtype=jnp.uint32)
+        return jax.vmap(fn, in_axes=(None, 0))(key, idx)
+
+    return jax.jit(chunk)
+
+
+def _check_int(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+    return int(value)
+
+
+def stream_counts(
+    fn: Callable[[jax.Array, jax.Array], Any],
+    *,
+    key: jax.Array,
+    n_blocks: int,
+    chunk_blocks: int,
+    start_block: int = 0,
+    init: Any = None,
+    progress: Callable[[int, Any], None] | None = None,
+    stop: Callable[[int, Any], bool] | None = None,
+) -> tuple[Any, int]:
+    """Sum integer counts ``fn(key, b)`` over blocks ``b = start_block … n_blocks − 1``.
+
+    Blocks are evaluated ``chunk_blocks`` at a time by one cached jitted call; the
+    next chunk is dispatched before the previous one's counts are read back, so the
+    host summation overlaps device work. The last chunk may run past ``n_blocks``;
+    the surplus blocks are computed and discarded (never counted), which keeps a
+    single compiled shape per chunk size.
+
+    Args:
+      fn: ``fn(key, block_index: uint32 scalar) -> pytree of integer arrays``, the
+        counts of one block (traceable; ``vmap``-ed over the blocks of a chunk).
+        Values must be ≤ 2**31 − 1 per block.
+      key: the run's root ``jax.random`` key, passed unchanged to ``fn``.
+      n_blocks: total number of blocks of the run (end index, exclusive), ≥ 0.
+      chunk_blocks: blocks per jitted call, in [1, 2**31 // BLOCK − 1]. Changes
+        speed and memory only, never the result.
+      start_block: first block to evaluate (resume point), 0 ≤ start_block ≤ n_blocks.
+      init: pytree of counts already accumulated before ``start_block`` (same
+        structure as ``fn``'s output), or None for zeros.
+      progress: optional ``progress(blocks_done, totals)`` called on the host after
+        each chunk, ``blocks_done`` counting from block 0.
+      stop: optional vectorised stopping rule, called once per chunk as
+        ``stop(blocks_done: int64[m], totals) -> bool[m]`` where ``totals`` holds,
+        for each of the chunk's m blocks, the exact running totals after that block
+        (each leaf gains a leading axis m). The run ends after the first block whose
+        entry is True, so the stopping point does not depend on chunking.
+
+    Returns:
+      ``(totals, next_block)``: totals as a pytree of numpy int64 arrays (structure
+      of ``fn``'s output) and the index of the first block not counted. Passing
+      these back as ``init`` / ``start_block`` continues the run bit-identically.
+    """
+    n_blocks = _check_int("n_blocks", n_blocks, 0)
+    start_block = _check_int("start_block", start_block, 0)
+    chunk_blocks = _check_int("chunk_blocks", chunk_blocks, 1)
+    if chunk_blocks > _MAX_CHUNK_BLOCKS:
+        raise ValueError(f"chunk_blocks must be <= {_MAX_CHUNK_BLOCKS}, got {chunk_blocks}")
+    if start_block > n_blocks:
+        raise ValueError(f"start_block must be in [0, n_blocks={n_blocks}], got {start_block}")
+    if n_blocks >= 2**32:
+        raise ValueError(f"n_blocks must be < 2**32 (uint32 block index), got {n_blocks}")
+
+    chunk = _chunk_function(fn, chunk_blocks)
+    if init is None:
+        shapes = jax.eval_shape(fn, key, jnp.uint32(0))
+        totals = jax.tree.map(lambda s: np.zeros(s.shape, np.int64), shapes)
+    else:
+        totals = jax.tree.map(lambda a: np.asarray(a, np.int64).copy(), init)
+
+    done = start_block
+    pending = chunk(key, jnp.uint32(done)) if done < n_blocks else None
+    while pending is not None:
+        this_start = done
+        next_start = this_start + chunk_blocks
+        # Dispatch the next chunk first (async), then read this one back.
+        nxt = chunk(key, jnp.uint32(next_start)) if next_start < n_blocks else None
+        per_block = jax.tree.map(lambda a: np.asarray(a, np.int64), jax.device_get(pending))
+        n_use = min(chunk_blocks, n_blocks - this_start)
+        per_block = jax.tree.map(lambda a, n=n_use: a[:n], per_block)
+        stopped = False
+        if stop is None:
+            totals = jax.tree.map(lambda t, a: t + a.sum(axis=0), totals, per_block)
+            done = this_start + n_use
+        else:
+            running = jax.tree.map(lambda t, a: t + np.cumsum(a, axis=0), totals, per_block)
+            blocks_done = np.arange(this_start + 1, this_start + n_use + 1, dtype=np.int64)
+            flags = np.asarray(stop(blocks_done, running), dtype=bool).reshape(-1)
+            if flags.shape != (n_use,):
+                raise ValueError(f"stop must return bool[{n_use}], got shape {flags.shape}")
+            i = int(np.argmax(flags)) if flags.any() else n_use - 1
+            stopped = bool(flags.any())
+            totals = jax.tree.map(lambda r, i=i: r[i].copy(), running)
+            done = this_start + i + 1
+        if progress is not None:
+            progress(done, totals)
+        pending = None if stopped else nxt
+    return totals, done
+
+
+# ------------------------------------------------------------------------ crude MC
+
+
+@functools.lru_cache(maxsize=128)
+def _mc_block_fn(limit_state: Callable, dim: int, dtype: Any, generator: str) -> Callable:
+    """The per-block counting function of estimate_mc (cached: stable identity means
+    the jitted chunk is compiled once per (limit_state, dim, dtype, chunk size))."""
+
+    def block(key, b):
+        u = block_normals(key, b, dim, dtype, generator=generator)
+        g = limit_state(u)
+        if g.ndim == 1:
+            g = g[:, None]
+        finite = jnp.all(jnp.isfinite(g), axis=1)
+        neg = (g < 0) & finite[:, None]
+        return {
+            "fail": jnp.sum(jnp.any(neg, axis=1), dtype=jnp.int32),
+            "cols": jnp.sum(neg, axis=0, dtype=jnp.int32),
+            "invalid": jnp.sum(~finite, dtype=jnp.int32),
+        }
+
+    return block
+
+
+def _key_fingerprint(key: jax.Array) -> list[int]:
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return [int(x) for x in np.asarray(data).ravel()]
+
+
+def _check_limit_state(limit_state: Callable, dim: int, dtype: Any) -> int:
+    """Trace ``limit_state`` on an abstract f[BLOCK, dim] input; return its column
+    count k, or raise ValueError naming what is wrong."""
+    try:
+        out = jax.eval_shape(limit_state, jax.ShapeDtypeStruct((BLOCK, dim), dtype))
+    except Exception as e:  # any tracing failure is reported against dim
+        raise ValueError(
+            f"limit_state failed on input of shape (BLOCK={BLOCK}, dim={dim}), dtype "
+            f"{jnp.dtype(dtype).name}; check that dim matches the model: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    if not hasattr(out, "shape") or out.ndim not in (1, 2) or out.shape[0] != BLOCK:
+        shape = getattr(out, "shape", type(out).__name__)
+        raise ValueError(
+            f"limit_state must map f[n, dim] to f[n] or f[n, k]; for n={BLOCK}, "
+            f"dim={dim} it returned {shape}"
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"limit_state must return floats, got {out.dtype}")
+    return 1 if out.ndim == 1 else int(out.shape[1])
+
+
+def _cov(k: int, n: int) -> float:
+    """Coefficient of variation of p̂ = k/n: sqrt((1 − p̂)/(n p̂)); inf at k = 0."""
+    if k == 0:
+        return math.inf
+    return math.sqrt((n - k) / (n * k))
+
+
+def estimate_mc(
+    limit_state: Callable[[jax.Array], jax.Array],
+    *,
+    dim: int,
+    key: jax.Array,
+    n: int = 1_000_000,
+    chunk_blocks: int | None = None,
+    target_cov: float | None = None,
+    max_n: int | None = None,
+    confidence: float = 0.95,
+    dtype: Any = jnp.float32,
+    progress: Callable[[int, int, int], None] | None = None,
+    generator: str = "threefry",
+    state: dict | None = None,
+    return_state: bool = False,
+) -> FailureResult | tuple[FailureResult, dict]:
+    """Crude Monte Carlo estimate of Pf = P[min_k g_k(U) < 0], U ~ N(0, I_dim).
+
+    Samples are streamed in blocks of :data:`~cpojax.rng.BLOCK` = 4096 rows; the
+    sample count is rounded UP to whole blocks (``n_evals`` reports the count
+    actually used). Failure of a sample means any column of ``g`` is < 0.
+
+    * pf = n_fail / n, with an exact Clopper-Pearson interval at ``confidence``;
+    * cov = sqrt((1 − pf) / (n·pf)) (inf at pf = 0);
+    * fail_counts[k] = samples with column k < 0 (each column counted on its own,
+      so they may sum to more than n_fail).
+
+    Adaptive stopping: with ``target_cov`` the run stops at the first block
+    boundary where cov ≤ target_cov, or at the sample budget (``max_n``, default
+    ``n``). The stopping block is a deterministic function of (key, target_cov,
+    budget), not of the chunk size. Stopping on the data makes pf slightly biased
+    (of order pf·cov²); the interval is the fixed-n Clopper-Pearson one.
+
+    Args:
+      limit_state: ``g(u: f[m, dim]) -> f[m] | f[m, k]``, jnp-traceable, row-wise
+        (row r of the output depends on row r of u only); g ≥ 0 is a pass.
+      dim: number of standard-normal inputs, ≥ 1.
+      key: ``jax.random`` key of the run.
+      n: samples, ≥ 1 (rounded up to a multiple of 4096). With ``target_cov`` it is
+        the budget when ``max_n`` is None.
+      chunk_blocks: blocks per jitted call, ≥ 1 (default: about 32 MiB of normals,
+        at most 128 blocks). Affects speed and memory, never results.
+      target_cov: optional target coefficient of variation, in (0, 1).
+      max_n: sample budget for adaptive runs, ≥ 1 (rounded up to whole blocks).
+      confidence: two-sided level of ``ci``, in (0, 1).
+      dtype: float dtype of u (float32 or float64).
+      progress: optional ``progress(n_done, n_total, n_fail)`` called on the host
+        after each chunk.
+      generator: normals generator, "threefry" (reference) or "hash" (faster on the
+        CPU; see :mod:`cpojax.rng`).
+      state: a state returned by an earlier call with ``return_state=True`` (same
+        key, dim, dtype, generator, limit state); the run continues from it up to
+        ``n`` (or the adaptive budget) with bit-identical results to an
+        uninterrupted run.
+      return_state: also return the state (a small JSON-friendly dict).
+
+    Returns:
+      A :class:`FailureResult` (method "mc"); with ``return_state`` a tuple
+      ``(result, state)``. ``diagnostics`` holds ``wilson`` (Wilson interval),
+      ``samples_per_s`` (this call's samples over its wall time, compile
+      included), ``chunk_blocks``, ``block``, ``generator``, ``target_reached``.
+
+    Raises:
+      ValueError: bad argument (message names it and the allowed range).
+      InvalidModelOutput: the limit state returned NaN or inf; the run stops at the
+        end of the first block containing such a sample, and the error (attribute
+        ``n_invalid``) gives the count among the samples evaluated.
+    """
+    dim = _check_int("dim", dim, 1)
+    n = _check_int("n", n, 1)
+    if max_n is not None:
+        max_n = _check_int("max_n", max_n, 1)
+    if chunk_blocks is not None:
+        chunk_blocks = _check_int("chunk_blocks", chunk_blocks, 1)
+    if not (isinstance(confidence, float | int) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if target_cov is not None and not (
+        isinstance(target_cov, float | int) and 0.0 < target_cov < 1.0
+    ):
+        raise ValueError(f"target_cov must be in (0, 1) or None, got {target_cov!r}")
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype.name}")
+    if progress is not None and not callable(progress):
+        raise ValueError("progress must be callable or None")
+
+    k = _check_limit_state(limit_state, dim, dtype)
+    budget = max_n if (target_cov is not None and max_n is not None) else n
+    n_blocks = -(-budget // BLOCK)
+    n_total = n_blocks * BLOCK
+    if chunk_blocks is None:
+        per_block = BLOCK * dim * dtype.itemsize
+        chunk_blocks = max(1, min(_MAX_DEFAULT_CHUNK_BLOCKS, _CHUNK_BYTES // per_block))
+        chunk_blocks = min(chunk_blocks, n_blocks)
+
+    fingerprint = _key_fingerprint(key)
+    start_block, init = 0, None
+    if state is not None:
+        try:
+            start_block = int(state["next_block"])
+            init = {
+                "fail": np.int64(state["n_fail"]),
+                "cols": np.asarray(state["fail_counts"], np.int64),
+                "invalid": np.int64(state["n_invalid"]),
+            }
+            meta = (state["dim"], state["dtype"], state["generator"], state["key"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"state is not a state returned by estimate_mc: {e}") from e
+        if meta != (dim, dtype.name, generator, fingerprint):
+            raise ValueError(
+                "state was made with another (dim, dtype, generator, key): "
+                f"{meta[:3]} vs {(dim, dtype.name, generator)}"
+            )
+        if init["cols"].shape != (k,):
+            raise ValueError(f"state has {init['cols'].shape} fail_counts, limit_state has {k}")
+        if start_block > n_blocks:
+            raise ValueError(
+                f"n={budget} is below the {start_block * BLOCK} samples already in state"
+            )
+        if init["invalid"] > 0:
+            raise ValueError("state records invalid model output; it cannot be resumed")
+
+    def stop(blocks_done: np.ndarray, t: dict) -> np.ndarray:
+        flags = t["invalid"] > 0
+        if target_cov is not None:
+            # cov <= c  <=>  (m - k) <= c² m k  (m samples, k failures; k = 0 never stops)
+            m = (blocks_done * BLOCK).astype(np.float64)
+            kf = t["fail"].astype(np.float64)
+            flags = flags | ((kf > 0) & (m - kf <= target_cov**2 * m * kf))
+        return flags
+
+    def report(blocks_done: int, t: dict) -> None:
+        progress(blocks_done * BLOCK, n_total, int(t["fail"]))
+
+    fn = _mc_block_fn(limit_state, dim, dtype, generator)
+    t0 = time.perf_counter()
+    totals, next_block = stream_counts(
+        fn,
+        key=key,
+        n_blocks=n_blocks,
+        chunk_blocks=chunk_blocks,
+        start_block=start_block,
+        init=init,
+        progress=None if progress is None else report,
+        stop=stop,
+    )
+    wall = time.perf_counter() - t0
+
+    n_done = next_block * BLOCK
+    n_fail = int(totals["fail"])
+    n_invalid = int(totals["invalid"])
+    if n_invalid:
+        err = InvalidModelOutput(
+            f"limit_state returned NaN or inf for {n_invalid} of the {n_done} samples "
+            f"evaluated (blocks {start_block}..{next_block - 1}; the run stops at the "
+            "first block containing invalid output). Fix the model's domain or clip "
+            "its inputs; invalid samples are never counted as pass or fail."
+        )
+        err.n_invalid = n_invalid
+        raise err
+    if n_done == 0:  # only reachable when resuming a finished state at n_blocks == 0
+        raise ValueError("no samples evaluated")
+
+    pf = n_fail / n_done
+    cov = _cov(n_fail, n_done)
+    target_reached = None
+    if target_cov is not None:  # same test as the stopping rule, to avoid rounding mismatch
+        target_reached = n_fail > 0 and n_done - n_fail <= target_cov**2 * n_done * n_fail
+    new_samples = (next_block - start_block) * BLOCK
+    diagnostics = {
+        "wilson": wilson(n_fail, n_done, confidence),
+        "samples_per_s": new_samples / wall if wall > 0 else math.inf,
+        "wall_s": wall,
+        "chunk_blocks": chunk_blocks,
+        "block": BLOCK,
+        "generator": generator,
+        "confidence": confidence,
+        "n_requested": budget,
+        "target_cov": target_cov,
+        "target_reached": target_reached,
+    }
+    result = FailureResult(
+        pf=pf,
+        ci=clopper_pearson(n_fail, n_done, confidence),
+        cov=cov,
+        n_evals=n_done,
+        method="mc",
+        reliable=True if target_reached is None else bool(target_reached),
+        n_fail=n_fail,
+        fail_counts=tuple(int(c) for c in totals["cols"]),
+        n_invalid=0,
+        diagnostics=diagnostics,
+    )
+    if not return_state:
+        return result
+    new_state = {
+        "next_block": next_block,
+        "n_fail": n_fail,
+        "fail_counts": [int(c) for c in totals["cols"]],
+        "n_invalid": 0,
+        "dim": dim,
+        "dtype": dtype.name,
+        "generator": generator,
+        "key": fingerprint,
+        "block": BLOCK,
+    }
+    return result, new_state
