@@ -24,7 +24,9 @@ __all__ = [
 _METHODS = ("mc", "form", "is", "subset", "auto")
 
 
-def estimate_failure(limit_state, *, dim: int, key, method: str = "mc", **kwargs: Any) -> FailureResult:
+def estimate_failure(
+    limit_state, *, dim: int, key, method: str = "mc", **kwargs: Any
+) -> FailureResult:
     """Estimate P[min_k g_k(U) < 0] for U ~ N(0, I_dim).
 
     Args:

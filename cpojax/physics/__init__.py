@@ -1,0 +1,11 @@
+"""Physical models of one CPO lane: pure, keyword-only, elementwise jnp functions.
+
+Modules: :mod:`coupling` (fiber-to-chip mode overlap, Fresnel), :mod:`laser`
+(L–I curve, wavelength drift), :mod:`ring` (micro-ring modulator and heater
+lock), :mod:`receiver` (noise, BER, sensitivity) and :mod:`link` (one lane,
+TX engine → fiber plant → RX engine, at every operating corner).
+"""
+
+from cpojax.physics import coupling, laser, link, receiver, ring, units
+
+__all__ = ["coupling", "laser", "link", "receiver", "ring", "units"]

@@ -1,0 +1,192 @@
+"""All-pass micro-ring modulator (MRM): spectrum, resonance, modulation, heater lock.
+
+Notation: a = single-pass amplitude transmission, r = self-coupling coefficient,
+φ = round-trip phase (Bogaerts et al., "Silicon microring resonators", Laser
+Photonics Rev. 6, 47 (2012), eqs. 1–9). Detunings are wavelengths [nm] measured
+from the resonance; the laser sits on the blue side of the resonance
+(detuning δ = λ_R − λ_L > 0), the thermally stable side with respect to
+self-heating, which red-shifts the ring away from the laser.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from cpojax.physics.units import optical_frequency_thz
+
+__all__ = [
+    "allpass_transmission",
+    "bandwidth_penalty_db",
+    "fab_shift_nm",
+    "fsr_nm",
+    "fwhm_nm",
+    "heater_power_mw",
+    "loaded_q",
+    "min_transmission",
+    "modulation_levels",
+    "oma_detuning_nm",
+    "photon_lifetime_bandwidth_ghz",
+    "required_shift_nm",
+    "resonance_nm",
+    "round_trip_amplitude",
+    "self_coupling",
+    "transmission_at_detuning",
+    "window_worst_shift_nm",
+]
+
+
+def round_trip_amplitude(*, loss_db_per_cm, length_um):
+    """Single-pass amplitude a = 10^(−α_dB·L/20) for propagation loss α_dB [dB/cm], L [µm]."""
+    return 10.0 ** (-loss_db_per_cm * length_um * 1e-4 / 20.0)
+
+
+def self_coupling(*, power_coupling):
+    """Self-coupling amplitude r = sqrt(1 − κ²) of a lossless coupler with power coupling κ²."""
+    return jnp.sqrt(1.0 - power_coupling)
+
+
+def allpass_transmission(*, a, r, phase_rad):
+    """All-pass ring power transmission (Bogaerts 2012, eq. 4).
+
+    T(φ) = (a² − 2ar·cos φ + r²) / (1 − 2ar·cos φ + a²r²).
+
+    Args:
+      a: single-pass amplitude transmission (0 < a <= 1).
+      r: self-coupling coefficient (0 < r < 1).
+      phase_rad: round-trip phase φ = 2π n_eff L / λ [rad].
+    """
+    c = jnp.cos(phase_rad)
+    return (a * a - 2.0 * a * r * c + r * r) / (1.0 - 2.0 * a * r * c + a * a * r * r)
+
+
+def min_transmission(*, a, r):
+    """On-resonance transmission T_min = (r − a)² / (1 − ra)² (Bogaerts 2012, eq. 5)."""
+    return (r - a) ** 2 / (1.0 - r * a) ** 2
+
+
+def fsr_nm(*, wavelength_nm, group_index, length_um):
+    """Free spectral range FSR = λ² / (n_g·L) [nm] (Bogaerts 2012, eq. 6)."""
+    return wavelength_nm * wavelength_nm / (group_index * length_um * 1e3)
+
+
+def fwhm_nm(*, a, r, fsr_nm):
+    """Resonance full width at half depth FWHM = (1 − ra)·λ² / (π n_g L √(ra)) [nm].
+
+    Bogaerts 2012, eq. 7, written with FSR = λ²/(n_g L).
+    """
+    ra = r * a
+    return (1.0 - ra) * fsr_nm / (jnp.pi * jnp.sqrt(ra))
+
+
+def loaded_q(*, wavelength_nm, fwhm_nm):
+    """Loaded quality factor Q_L = λ / FWHM."""
+    return wavelength_nm / fwhm_nm
+
+
+def fab_shift_nm(*, width_error_nm, thickness_error_nm, dlam_dw=1.0, dlam_dt=2.0):
+    """Resonance shift from waveguide width/thickness errors: δλ = dλ/dw·δw + dλ/dt·δt [nm].
+
+    dλ/dw ≈ 1 nm/nm, dλ/dt ≈ 2 nm/nm for 220-nm SOI (physics.md §5 [E]).
+    """
+    return dlam_dw * width_error_nm + dlam_dt * thickness_error_nm
+
+
+def resonance_nm(*, design_nm, fab_shift_nm, temp_c, dlambda_dt_nm_per_k, tref_c=25.0):
+    """Resonance wavelength λ_R(T) = λ_R0 + δλ_fab + κ_R·(T − T_ref), κ_R ≈ 60–90 pm/K.
+
+    Thermo-optic shift of silicon, dn/dT ≈ 1.8e-4 /K (physics.md §5).
+    """
+    return design_nm + fab_shift_nm + dlambda_dt_nm_per_k * (temp_c - tref_c)
+
+
+def transmission_at_detuning(*, a, r, detuning_nm, fsr_nm):
+    """Ring transmission at a wavelength detuning from resonance: φ = 2π·detuning/FSR."""
+    return allpass_transmission(a=a, r=r, phase_rad=2.0 * jnp.pi * detuning_nm / fsr_nm)
+
+
+def oma_detuning_nm(*, fwhm_nm, shift_nm):
+    """Lock detuning δ* that maximises the OMA of a resonance shifted by ±Δλ_mod/2.
+
+    For a Lorentzian line L(x) = 1/(1 + x²) (x in half-widths γ = FWHM/2) and a
+    half-swing s = Δλ_mod/(2γ), the OMA ∝ L(x − s) − L(x + s) is maximal at
+    x*² = y = [(s² − 1) + sqrt((1 − s²)² + 3(1 + s²)²)] / 3 (derived by setting the
+    derivative of 4xs / ((1 + x² + s²)² − 4x²s²) to zero; s → 0 gives the
+    maximum-slope point x = 1/√3). The all-pass line is Lorentzian to O(1/finesse);
+    the test suite checks the OMA at δ* against a brute-force search on the exact
+    all-pass line.
+
+    Args:
+      fwhm_nm: resonance FWHM [nm].
+      shift_nm: peak-to-peak resonance swing Δλ_mod under drive [nm].
+    """
+    gamma = 0.5 * fwhm_nm
+    s = 0.5 * shift_nm / gamma
+    s2 = s * s
+    y = ((s2 - 1.0) + jnp.sqrt((1.0 - s2) ** 2 + 3.0 * (1.0 + s2) ** 2)) / 3.0
+    return gamma * jnp.sqrt(y)
+
+
+def modulation_levels(*, a, r, fsr_nm, detuning_nm, shift_nm):
+    """Ring transmission of the two outer levels under a peak-to-peak swing Δλ_mod.
+
+    The drive moves the resonance by ±Δλ_mod/2 around the lock point; with the
+    laser on the blue side at detuning δ the outer levels are
+    T_high = T(δ + Δλ_mod/2) and T_low = T(δ − Δλ_mod/2) (physics.md §5). Then
+    OMA = P_in·(T_high − T_low) and the dynamic extinction ratio is T_high/T_low.
+
+    Returns:
+      (t_high, t_low), linear power transmissions.
+    """
+    h = 0.5 * shift_nm
+    t_high = transmission_at_detuning(a=a, r=r, detuning_nm=detuning_nm + h, fsr_nm=fsr_nm)
+    t_low = transmission_at_detuning(a=a, r=r, detuning_nm=detuning_nm - h, fsr_nm=fsr_nm)
+    return t_high, t_low
+
+
+def photon_lifetime_bandwidth_ghz(*, wavelength_nm, loaded_q):
+    """Photon-lifetime-limited 3-dB bandwidth f = ν/Q_L [GHz] (τ_p = Q_L/ω, f = 1/(2πτ_p))."""
+    return optical_frequency_thz(wavelength_nm=wavelength_nm) * 1e3 / loaded_q
+
+
+def bandwidth_penalty_db(*, bandwidth_ghz, symbol_rate_gbd):
+    """OMA penalty of a first-order roll-off: −10·log10(1 − exp(−2π f_3dB T_s)) [dB].
+
+    Model (documented choice): the modulator's optical response to a level step is
+    first order with time constant τ = 1/(2π f_3dB); after one symbol period T_s the
+    main cursor reaches 1 − exp(−T_s/τ) of the full swing, and the receiver's
+    equaliser removes the post-cursor ISI, so the eye amplitude (OMA) is scaled by
+    the main cursor. Noise enhancement by the equaliser is not modelled (optimistic
+    by a fraction of a dB at f_3dB ≈ 0.5 × symbol rate). f_3dB combines the photon
+    lifetime and the electrical bandwidth as 1/f² = 1/f_ring² + 1/f_el².
+    """
+    return -10.0 * jnp.log10(1.0 - jnp.exp(-2.0 * jnp.pi * bandwidth_ghz / symbol_rate_gbd))
+
+
+def required_shift_nm(*, laser_nm, resonance_nm, lock_detuning_nm, fsr_nm):
+    """Red shift the heater must supply: s = (λ_L + δ − λ_R) mod FSR ∈ [0, FSR).
+
+    Heaters only red-shift; when the resonance already sits red of the lock point,
+    the next-bluer order (one FSR away) is pulled in instead (physics.md §6).
+    """
+    return jnp.mod(laser_nm + lock_detuning_nm - resonance_nm, fsr_nm)
+
+
+def window_worst_shift_nm(*, s_min_nm, s_max_nm, fsr_nm):
+    """Worst required shift over a continuous temperature window.
+
+    The unwrapped required shift s = λ_L + δ − λ_R is linear in the engine and
+    laser temperatures, so over the rectangular window it spans [s_min, s_max]
+    (attained at corners). If that span contains a multiple of the FSR, some
+    temperature inside the window puts the lock point just blue of an order
+    boundary and the heater must supply (almost) a full FSR; otherwise the worst
+    case is s_max mod FSR. Evaluating only the four corners would miss this.
+    """
+    k_min = jnp.floor(s_min_nm / fsr_nm)
+    k_max = jnp.floor(s_max_nm / fsr_nm)
+    inside = s_max_nm - k_max * fsr_nm
+    return jnp.where(k_max > k_min, fsr_nm, inside)
+
+
+def heater_power_mw(*, shift_nm, efficiency_nm_per_mw):
+    """Heater power P_h = s / η_h [mW]; η_h ≈ 0.1–0.3 nm/mW (≈5× with undercut)."""
+    return shift_nm / efficiency_nm_per_mw
