@@ -22,6 +22,7 @@ import jax
 
 __all__ = [
     "Channel",
+    "Correlations",
     "Coupler",
     "Design",
     "Laser",
@@ -138,7 +139,7 @@ class Laser:
     """External laser source (ELS) DFB; one laser feeds `lanes_per_laser` lanes."""
 
     current_ma: float = _p(
-        170.0, "mA", 0.0, 2000.0, "drive current (fixed, not power-controlled)", "E", lo_open=True
+        155.0, "mA", 0.0, 2000.0, "drive current (fixed, not power-controlled)", "E", lo_open=True
     )
     ith_ma: float = _p(20.0, "mA", 0.0, 500.0, "threshold current at T_ref", "E", lo_open=True)
     slope_w_per_a: float = _p(0.32, "W/A", 0.0, 2.0, "slope efficiency at T_ref", "E", lo_open=True)
@@ -235,7 +236,7 @@ class Ring:
         lo_open=True,
     )
     heater_max_mw: float = _p(
-        40.0, "mW", 0.0, 1000.0, "largest heater power the driver can deliver", "E", lo_open=True
+        46.0, "mW", 0.0, 1000.0, "largest heater power the driver can deliver", "E", lo_open=True
     )
 
 
@@ -334,8 +335,8 @@ class Spreads:
 
     fiber_offset_um: Spread = _s(
         0.0,
-        0.35,
-        0.3,
+        0.45,
+        0.4,
         3.0,
         unit="µm",
         doc="fiber placement error per axis (x, y) of every coupler; die level = the whole fiber array, lane = each fiber; passive placement ≈0.3–0.5 µm",
@@ -361,13 +362,13 @@ class Spreads:
         src="S",
     )
     ring_coupling_ln: Spread = _s(
-        0.03, 0.03, 0.03, unit="ln", doc="log of bus-ring power coupling κ² (gap variation)"
+        0.03, 0.06, 0.05, unit="ln", doc="log of bus-ring power coupling κ² (gap variation)"
     )
     ring_loss_db_per_cm: Spread = _s(
         2.0, 2.0, 1.0, unit="dB/cm", doc="ring propagation loss (doping, sidewall roughness)"
     )
     mod_efficiency_ln: Spread = _s(
-        0.03, 0.03, 0.03, unit="ln", doc="log of modulation efficiency (junction doping)"
+        0.03, 0.03, 0.05, unit="ln", doc="log of modulation efficiency (junction doping)"
     )
     heater_efficiency_ln: Spread = _s(
         0.03, 0.03, 0.03, unit="ln", doc="log of heater efficiency (heater resistance, undercut)"
@@ -379,6 +380,21 @@ class Spreads:
         0.3, 0.3, 0.5, unit="ln", doc="log of PD dark current (log-normal)"
     )
     tia_noise_ln: Spread = _s(0.02, 0.02, 0.03, unit="ln", doc="log of TIA input noise current")
+
+
+@_pytree(static=("wafer", "die", "lane"))
+class Correlations:
+    """Correlation coefficients between spread variables, one table per level.
+
+    Each entry is ``(a, b, rho)`` with a, b names of single-component spreads
+    (every spread except fiber_offset_um and coupler_loss_db) and |rho| < 1. In
+    TOML: ``[correlation.die]`` with ``"ring_resonance_nm,ring_coupling_ln" = 0.3``.
+    The resulting matrix must be positive definite.
+    """
+
+    wafer: tuple[tuple[str, str, float], ...] = ()
+    die: tuple[tuple[str, str, float], ...] = ()
+    lane: tuple[tuple[str, str, float], ...] = ()
 
 
 # --------------------------------------------------------------------------- window, limits
@@ -420,6 +436,7 @@ class Scenario:
     system: System = dataclasses.field(default_factory=System)
     design: Design = dataclasses.field(default_factory=Design)
     spread: Spreads = dataclasses.field(default_factory=Spreads)
+    correlation: Correlations = dataclasses.field(default_factory=Correlations)
     window: Window = dataclasses.field(default_factory=Window)
     limits: Limits = dataclasses.field(default_factory=Limits)
 
@@ -452,7 +469,8 @@ class Scenario:
                 ):
                     raise ScenarioError(f"unknown parameter {key!r}{_suggest(key)}")
                 node = node[part]
-            if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+            corr_entry = len(parts) == 3 and parts[0] == "correlation"
+            if not corr_entry and (parts[-1] not in node or isinstance(node[parts[-1]], dict)):
                 raise ScenarioError(f"unknown parameter {key!r}{_suggest(key)}")
             node[parts[-1]] = value
         return Scenario.from_dict(tree)
@@ -531,6 +549,20 @@ class Scenario:
                 f"system.spare_lanes must be in [0, lanes_per_engine − 1 = {s.lanes_per_engine - 1}], "
                 f"got {s.spare_lanes}"
             )
+        for level in ("wafer", "die", "lane"):
+            entries = getattr(self.correlation, level)
+            if entries:
+                names = sorted({n for a, b, _ in entries for n in (a, b)})
+                idx = {n: i for i, n in enumerate(names)}
+                m = [[1.0 if i == j else 0.0 for j in range(len(names))] for i in range(len(names))]
+                for a, b, rho in entries:
+                    m[idx[a]][idx[b]] = m[idx[b]][idx[a]] = rho
+                import numpy as np
+
+                if np.linalg.eigvalsh(np.asarray(m)).min() <= 1e-9:
+                    raise ScenarioError(
+                        f"correlation.{level}: the correlation matrix of {', '.join(names)} is not positive definite"
+                    )
         if w.engine_temp_min_c > w.engine_temp_max_c:
             raise ScenarioError("window.engine_temp_min_c must be <= window.engine_temp_max_c")
         if w.laser_temp_min_c > w.laser_temp_max_c:
@@ -644,7 +676,56 @@ def _check_value(key: str, value: Any, default: Any, meta: Mapping[str, Any]) ->
     return float(value) if isinstance(default, float) else value
 
 
+MULTI_COMPONENT_SPREADS = ("fiber_offset_um", "coupler_loss_db")
+
+
+def _correlations_from_dict(data: Mapping[str, Any], prefix: str) -> Correlations:
+    spreads = [f.name for f in dataclasses.fields(Spreads)]
+    single = [n for n in spreads if n not in MULTI_COMPONENT_SPREADS]
+    levels = {}
+    for level, table in data.items():
+        key = f"{prefix}{level}"
+        if level not in ("wafer", "die", "lane"):
+            raise ScenarioError(
+                f"unknown parameter {key!r}: correlation levels are wafer, die, lane"
+            )
+        if not isinstance(table, Mapping):
+            raise ScenarioError(f'{key} must be a table of "a,b" = rho entries')
+        entries = []
+        seen = set()
+        for pair, rho in table.items():
+            names = [x.strip() for x in str(pair).split(",")]
+            if len(names) != 2 or names[0] == names[1]:
+                raise ScenarioError(f'{key}."{pair}": expected two different spread names "a,b"')
+            for n in names:
+                if n not in single:
+                    raise ScenarioError(
+                        f'{key}."{pair}": {n!r} is not a single-component spread; allowed: {", ".join(single)}'
+                    )
+            if frozenset(names) in seen:
+                raise ScenarioError(f'{key}."{pair}": pair given twice')
+            seen.add(frozenset(names))
+            if (
+                isinstance(rho, bool)
+                or not isinstance(rho, int | float)
+                or not math.isfinite(rho)
+                or abs(rho) >= 1
+            ):
+                raise ScenarioError(f'{key}."{pair}" must be a number in (-1, 1); got {rho!r}')
+            entries.append((names[0], names[1], float(rho)))
+        levels[level] = tuple(entries)
+    return Correlations(**levels)
+
+
 def _from_dict(cls, data: Mapping[str, Any], base: Any, prefix: str) -> Any:
+    if cls is Correlations:
+        merged = _to_dict(base)
+        for level, table in data.items():
+            if isinstance(table, Mapping) and isinstance(merged.get(level), dict):
+                merged[level] = {**merged[level], **table}
+            else:
+                merged[level] = table
+        return _correlations_from_dict(merged, prefix)
     names = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k in data:
@@ -673,6 +754,11 @@ def _from_dict(cls, data: Mapping[str, Any], base: Any, prefix: str) -> Any:
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Correlations):
+        return {
+            level: {f"{a},{b}": rho for a, b, rho in getattr(obj, level)}
+            for level in ("wafer", "die", "lane")
+        }
     out = {}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
@@ -692,6 +778,17 @@ def _fmt(v: Any) -> str:
 
 
 def _write_toml(obj: Any, out: io.StringIO, path: list[str], comments: bool, meta=None) -> None:
+    if isinstance(obj, Correlations):
+        if comments:
+            out.write("\n# Correlations between single-component spreads, per level:\n")
+            out.write(
+                '# "a,b" = rho with |rho| < 1, e.g. "ring_resonance_nm,ring_coupling_ln" = 0.3\n'
+            )
+        for level, table in _to_dict(obj).items():
+            out.write(f"[{'.'.join([*path, level])}]\n")
+            for pair, rho in table.items():
+                out.write(f'"{pair}" = {_fmt(rho)}\n')
+        return
     leaves = [
         f for f in dataclasses.fields(obj) if not dataclasses.is_dataclass(getattr(obj, f.name))
     ]

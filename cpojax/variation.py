@@ -1,0 +1,359 @@
+"""Process variation: standard normals u → physical deviations of every lane of an engine.
+
+Hierarchy (physics.md, "the hierarchy is the point"): each spread variable has a
+wafer-level, a die-level and a lane-level component,
+``dev = σ_wafer·T(u_w) + σ_die·T(u_d) + σ_lane·T(u_l)``, where the wafer and die
+components are shared by every lane of one engine and the lane component is drawn
+per lane (per *laser* for laser quantities, shared by the lanes it feeds).
+``T`` is the identity, or the inverse-CDF map onto a normal truncated at ±k σ
+(``Spread.truncate_sigma``; used for fiber placement, whose mechanical stops bound
+the error). Relative variables (``*_ln``) are log-normal: the link applies
+``exp(dev)``. Correlations (``Scenario.correlation``) act on the normals of each
+level through a Cholesky factor before ``T``.
+
+Engines are i.i.d. draws from the engine population: each engine draws its own
+wafer component (engines of a switch come from many wafers). The wafer and die
+components therefore both act engine-wide; they are kept apart so that their
+contributions can be reported and tightened separately.
+
+Every map is a deterministic transformation of u, so the estimators (crude MC,
+FORM, importance sampling, subset simulation, likelihood-ratio gradients) work in
+u-space and see the physics only through ``g(u)``.
+
+Layout of one engine's u (``Layout``): ``[wafer (S) | die (S) | lanes (L × P) |
+lasers (N_L × Q)]`` with S shared columns per level, P lane columns per lane and
+Q laser columns per laser. A single lane uses ``[wafer | die | lane (P) | laser (Q)]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtr, ndtri
+
+from cpojax.physics.link import Deviations
+from cpojax.scenario import Scenario
+
+__all__ = [
+    "VARIABLES",
+    "Layout",
+    "Variable",
+    "engine_deviations",
+    "lane_deviations",
+    "layout",
+    "sample",
+    "standardized",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """One spread variable and the Deviations fields it drives.
+
+    Attributes:
+      name: the spread's name in ``Scenario.spread``.
+      fields: Deviations fields it sets (one per component).
+      groups: for each field, the index of the shared (wafer/die) normal it uses;
+        e.g. the six fiber offsets share two die-level normals (array shift x, y).
+      per_laser: lane-level component drawn per laser, not per lane.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    groups: tuple[int, ...]
+    per_laser: bool = False
+
+    @property
+    def n_groups(self) -> int:
+        return max(self.groups) + 1
+
+
+def _one(name: str, *, per_laser: bool = False) -> Variable:
+    return Variable(name, (name,), (0,), per_laser)
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "fiber_offset_um",
+        (
+            "offset_in_x_um",
+            "offset_in_y_um",
+            "offset_out_x_um",
+            "offset_out_y_um",
+            "offset_rx_x_um",
+            "offset_rx_y_um",
+        ),
+        (0, 1, 0, 1, 0, 1),
+    ),
+    Variable("coupler_loss_db", ("coupler_in_db", "coupler_out_db", "coupler_rx_db"), (0, 0, 0)),
+    _one("laser_power_db", per_laser=True),
+    _one("laser_wavelength_nm", per_laser=True),
+    _one("els_loss_db", per_laser=True),
+    _one("ring_resonance_nm"),
+    _one("ring_coupling_ln"),
+    _one("ring_loss_db_per_cm"),
+    _one("mod_efficiency_ln"),
+    _one("heater_efficiency_ln"),
+    _one("responsivity_ln"),
+    _one("dark_current_ln"),
+    _one("tia_noise_ln"),
+)
+
+assert sorted(v.name for v in VARIABLES) == sorted(
+    f.name for f in dataclasses.fields(Scenario().spread)
+), "every spread must have a Variable"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Static column layout of u for one engine (see the module docstring)."""
+
+    lanes: int
+    lanes_per_laser: int
+    shared: tuple[tuple[str, int], ...]  # (variable, group) per shared column
+    lane: tuple[tuple[str, str], ...]  # (variable, field) per lane column
+    laser: tuple[tuple[str, str], ...]  # (variable, field) per laser column
+
+    @property
+    def n_shared(self) -> int:
+        return len(self.shared)
+
+    @property
+    def n_lasers(self) -> int:
+        return self.lanes // self.lanes_per_laser
+
+    @property
+    def engine_dim(self) -> int:
+        """Normals per engine."""
+        return 2 * self.n_shared + self.lanes * len(self.lane) + self.n_lasers * len(self.laser)
+
+    @property
+    def lane_dim(self) -> int:
+        """Normals of one lane (its engine's shared ones, its own and its laser's)."""
+        return 2 * self.n_shared + len(self.lane) + len(self.laser)
+
+    def column_names(self, *, engine: bool = True) -> list[str]:
+        """Human-readable name of every column of u."""
+        names = [f"wafer:{v}[{g}]" for v, g in self.shared] + [
+            f"die:{v}[{g}]" for v, g in self.shared
+        ]
+        lanes = range(self.lanes) if engine else [0]
+        lasers = range(self.n_lasers) if engine else [0]
+        names += [f"lane{i}:{f}" for i in lanes for _, f in self.lane]
+        names += [f"laser{i}:{f}" for i in lasers for _, f in self.laser]
+        return names
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(lanes: int, lanes_per_laser: int) -> Layout:
+    shared = tuple((v.name, g) for v in VARIABLES for g in range(v.n_groups))
+    lane = tuple((v.name, f) for v in VARIABLES if not v.per_laser for f in v.fields)
+    laser = tuple((v.name, f) for v in VARIABLES if v.per_laser for f in v.fields)
+    return Layout(lanes, lanes_per_laser, shared, lane, laser)
+
+
+def layout(scenario: Scenario) -> Layout:
+    """The u-space layout for this scenario's engine architecture."""
+    return _layout(scenario.system.lanes_per_engine, scenario.system.lanes_per_laser)
+
+
+def _truncate(u, k: float):
+    """Inverse-CDF map of N(0,1) onto N(0,1) truncated to [−k, k] (identity if k == 0)."""
+    if k <= 0:
+        return u
+    lo = _phi_host(-k)
+    p = lo + ndtr(u) * (1.0 - 2.0 * lo)
+    return ndtri(p).astype(u.dtype)
+
+
+def _phi_host(x: float) -> float:
+    import math
+
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _cholesky(entries, columns: list[str]) -> np.ndarray | None:
+    """Lower Cholesky factor of the correlation matrix over `columns` (variable names)."""
+    if not entries:
+        return None
+    idx = {n: i for i, n in enumerate(columns)}
+    m = np.eye(len(columns))
+    for a, b, rho in entries:
+        if a not in idx or b not in idx:
+            raise ValueError(
+                f"correlation between {a!r} and {b!r} is not allowed at this level "
+                "(at lane level both must be per-lane, or both per-laser, variables)"
+            )
+        m[idx[a], idx[b]] = m[idx[b], idx[a]] = rho
+    return np.linalg.cholesky(m)
+
+
+def _correlate(u, chol: np.ndarray | None, cols: list[int]):
+    """Apply a Cholesky factor to the columns `cols` of u (last axis)."""
+    if chol is None:
+        return u
+    sub = u[..., cols]
+    mixed = jnp.einsum("ij,...j->...i", jnp.asarray(chol, u.dtype), sub)
+    return u.at[..., cols].set(mixed)
+
+
+def _single_columns(pairs) -> tuple[list[str], list[int]]:
+    counts: dict[str, int] = {}
+    for v, _ in pairs:
+        counts[v] = counts.get(v, 0) + 1
+    names = [v for v, _ in pairs if counts[v] == 1]
+    cols = [i for i, (v, _) in enumerate(pairs) if counts[v] == 1]
+    return names, cols
+
+
+def _correlate_all(scenario: Scenario, lay: Layout, w, d, lane_u, laser_u):
+    corr = scenario.correlation
+    names, cols = _single_columns(lay.shared)
+    w = _correlate(w, _cholesky(corr.wafer, names), cols)
+    d = _correlate(d, _cholesky(corr.die, names), cols)
+    if corr.lane:
+        lane_names, lane_cols = _single_columns(lay.lane)
+        laser_names, laser_cols = _single_columns(lay.laser)
+        lane_e = [e for e in corr.lane if e[0] in lane_names and e[1] in lane_names]
+        laser_e = [e for e in corr.lane if e[0] in laser_names and e[1] in laser_names]
+        if len(lane_e) + len(laser_e) != len(corr.lane):
+            bad = [e for e in corr.lane if e not in lane_e and e not in laser_e][0]
+            raise ValueError(
+                f"correlation.lane pair ({bad[0]}, {bad[1]}) mixes a per-lane and a per-laser "
+                "variable; allowed only within one of the two groups"
+            )
+        lane_u = _correlate(lane_u, _cholesky(lane_e, lane_names), lane_cols)
+        laser_u = _correlate(laser_u, _cholesky(laser_e, laser_names), laser_cols)
+    return w, d, lane_u, laser_u
+
+
+def _split(lay: Layout, u, lanes: int, lasers: int):
+    s = lay.n_shared
+    p, q = len(lay.lane), len(lay.laser)
+    w = u[..., :s]
+    d = u[..., s : 2 * s]
+    off = 2 * s
+    lane_u = u[..., off : off + lanes * p].reshape(*u.shape[:-1], lanes, p)
+    off += lanes * p
+    laser_u = u[..., off : off + lasers * q].reshape(*u.shape[:-1], lasers, q)
+    return w, d, lane_u, laser_u
+
+
+def _build(
+    scenario: Scenario, lay: Layout, w, d, lane_u, laser_u, *, lanes: int, lanes_per_laser: int
+):
+    """Deviations with fields of shape [..., lanes] from the per-level normals."""
+    w, d, lane_u, laser_u = _correlate_all(scenario, lay, w, d, lane_u, laser_u)
+    shared_idx = {key: i for i, key in enumerate(lay.shared)}
+    lane_idx = {f: i for i, (_, f) in enumerate(lay.lane)}
+    laser_idx = {f: i for i, (_, f) in enumerate(lay.laser)}
+    laser_of_lane = np.arange(lanes) // lanes_per_laser
+    out = {}
+    for var in VARIABLES:
+        sp = getattr(scenario.spread, var.name)
+        k = sp.truncate_sigma
+        for f, g in zip(var.fields, var.groups, strict=True):
+            j = shared_idx[(var.name, g)]
+            shared = sp.wafer * _truncate(w[..., j], k) + sp.die * _truncate(d[..., j], k)
+            if var.per_laser:
+                own = laser_u[..., laser_idx[f]][..., laser_of_lane]
+            else:
+                own = lane_u[..., lane_idx[f]]
+            out[f] = shared[..., None] + sp.lane * _truncate(own, k)
+    return Deviations(**out)
+
+
+def engine_deviations(scenario: Scenario, u) -> Deviations:
+    """Deviations of every lane of a batch of engines.
+
+    Args:
+      scenario: the scenario (spreads may be traced, e.g. for gradients).
+      u: f[..., layout(scenario).engine_dim] standard normals.
+
+    Returns:
+      Deviations with fields of shape [..., lanes_per_engine].
+    """
+    lay = layout(scenario)
+    if u.shape[-1] != lay.engine_dim:
+        raise ValueError(f"u must have last axis engine_dim={lay.engine_dim}, got shape {u.shape}")
+    parts = _split(lay, u, lay.lanes, lay.n_lasers)
+    return _build(scenario, lay, *parts, lanes=lay.lanes, lanes_per_laser=lay.lanes_per_laser)
+
+
+def lane_deviations(scenario: Scenario, u) -> Deviations:
+    """Deviations of single lanes (each with its own engine and laser draw).
+
+    Args:
+      u: f[..., layout(scenario).lane_dim] standard normals.
+
+    Returns:
+      Deviations with fields of shape [...].
+    """
+    lay = layout(scenario)
+    if u.shape[-1] != lay.lane_dim:
+        raise ValueError(f"u must have last axis lane_dim={lay.lane_dim}, got shape {u.shape}")
+    parts = _split(lay, u, 1, 1)
+    dev = _build(scenario, lay, *parts, lanes=1, lanes_per_laser=1)
+    return jax.tree_util.tree_map(lambda x: x[..., 0], dev)
+
+
+def die_only(dev_u_engine, scenario: Scenario):
+    """u of an engine with every lane-level and laser-level normal set to zero."""
+    lay = layout(scenario)
+    return dev_u_engine.at[..., 2 * lay.n_shared :].set(0.0)
+
+
+def standardized(scenario: Scenario, u) -> dict[str, jax.Array]:
+    """Standardized total deviation z of each variable component, per lane of each engine.
+
+    z = (σ_w u_w + σ_d u_d + σ_l u_l) / sqrt(σ_w² + σ_d² + σ_l²) on the correlated
+    normals before truncation (0 where the variable has no spread). Unconditionally
+    z ~ N(0, 1), so among failing lanes E[z²] − 1 > 0 measures how much a variable
+    is pushed out by the failure, and E[z] its direction.
+
+    Returns:
+      {variable name: f[..., lanes, n_fields]}.
+    """
+    lay = layout(scenario)
+    w, d, lane_u, laser_u = _correlate_all(scenario, lay, *_split(lay, u, lay.lanes, lay.n_lasers))
+    shared_idx = {key: i for i, key in enumerate(lay.shared)}
+    lane_idx = {f: i for i, (_, f) in enumerate(lay.lane)}
+    laser_idx = {f: i for i, (_, f) in enumerate(lay.laser)}
+    laser_of_lane = np.arange(lay.lanes) // lay.lanes_per_laser
+    out = {}
+    for var in VARIABLES:
+        sp = getattr(scenario.spread, var.name)
+        tot = jnp.sqrt(sp.wafer**2 + sp.die**2 + sp.lane**2)
+        comps = []
+        for f, g in zip(var.fields, var.groups, strict=True):
+            j = shared_idx[(var.name, g)]
+            if var.per_laser:
+                own = laser_u[..., laser_idx[f]][..., laser_of_lane]
+            else:
+                own = lane_u[..., lane_idx[f]]
+            num = (sp.wafer * w[..., j] + sp.die * d[..., j])[..., None] + sp.lane * own
+            comps.append(jnp.where(tot > 0, num / jnp.where(tot > 0, tot, 1.0), 0.0))
+        out[var.name] = jnp.stack(comps, axis=-1)
+    return out
+
+
+def sample(
+    key, scenario: Scenario, n_engines: int, *, dtype=jnp.float32, generator: str = "threefry"
+) -> Deviations:
+    """Deviations of `n_engines` engines, fields of shape [n_engines, lanes_per_engine].
+
+    Engine i uses row i of the sample-indexed normals of :mod:`cpojax.rng`, so the
+    first k engines are the same whatever n_engines is.
+    """
+    from cpojax import rng
+
+    if not isinstance(n_engines, int) or n_engines < 1:
+        raise ValueError(f"n_engines must be an int >= 1, got {n_engines!r}")
+    lay = layout(scenario)
+    n_blocks = -(-n_engines // rng.BLOCK)
+    u = rng.normals(key, 0, n_blocks, lay.engine_dim, dtype, generator=generator)[:n_engines]
+    return engine_deviations(scenario, u)
