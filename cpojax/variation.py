@@ -221,7 +221,7 @@ def _correlate_all(scenario: Scenario, lay: Layout, w, d, lane_u, laser_u):
         lane_e = [e for e in corr.lane if e[0] in lane_names and e[1] in lane_names]
         laser_e = [e for e in corr.lane if e[0] in laser_names and e[1] in laser_names]
         if len(lane_e) + len(laser_e) != len(corr.lane):
-            bad = [e for e in corr.lane if e not in lane_e and e not in laser_e][0]
+            bad = next(e for e in corr.lane if e not in lane_e and e not in laser_e)
             raise ValueError(
                 f"correlation.lane pair ({bad[0]}, {bad[1]}) mixes a per-lane and a per-laser "
                 "variable; allowed only within one of the two groups"

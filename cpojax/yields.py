@@ -242,7 +242,7 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
     indep = [float((1 - p_lane) ** (i + 1)) for i in range(lanes)]
     hists = {}
     for name in LIMIT_STATES:
-        lo_, hi_, bins = HIST_RANGES[name]
+        lo_, hi_, _bins = HIST_RANGES[name]
         hists[name] = {"lo": lo_, "hi": hi_, "counts": [int(c) for c in totals[f"hist_{name}"]]}
     die_share = int(totals["die_fail_engines"]) / k_eng if k_eng else 0.0
     counts = {k: (v.tolist() if isinstance(v, np.ndarray) else int(v)) for k, v in totals.items()}
