@@ -65,23 +65,176 @@ def _cmd_link(args) -> int:
     corners = rep["corners"]
     head = [f"TE {c['engine_temp_c']:g}/TL {c['laser_temp_c']:g} °C" for c in corners]
     w = max(len(h) for h in head) + 2
-    print(f"Nominal lane budget — {sc.system.lanes_per_engine} × {sc.system.lane_rate_gbps:g}G "
-          f"{sc.system.modulation.upper()}, {sc.design.laser.wavelength_nm:g} nm, "
-          f"1 laser : {sc.system.lanes_per_laser} lanes")
+    print(
+        f"Nominal lane budget — {sc.system.lanes_per_engine} × {sc.system.lane_rate_gbps:g}G "
+        f"{sc.system.modulation.upper()}, {sc.design.laser.wavelength_nm:g} nm, "
+        f"1 laser : {sc.system.lanes_per_laser} lanes"
+    )
     print(f"{'stage':<38}{'unit':>7}" + "".join(f"{h:>{w}}" for h in head))
     for key, label, unit in STAGES:
         vals = "".join(f"{c[key]:>{w}.3f}" for c in corners)
         print(f"{label:<38}{unit:>7}{vals}")
     r = rep["ring"]
-    print(f"\nring: FSR {r['fsr_nm']:.2f} nm, FWHM {r['fwhm_nm'] * 1e3:.0f} pm, Q_L {r['loaded_q']:.0f}, "
-          f"bandwidth {r['bandwidth_ghz']:.1f} GHz, lock detuning {r['lock_detuning_nm'] * 1e3:.0f} pm; "
-          f"worst heater power in the window {rep['heater_worst_mw']:.1f} mW")
+    print(
+        f"\nring: FSR {r['fsr_nm']:.2f} nm, FWHM {r['fwhm_nm'] * 1e3:.0f} pm, Q_L {r['loaded_q']:.0f}, "
+        f"bandwidth {r['bandwidth_ghz']:.1f} GHz, lock detuning {r['lock_detuning_nm'] * 1e3:.0f} pm; "
+        f"worst heater power in the window {rep['heater_worst_mw']:.1f} mW"
+    )
     print("\nlimit states (g >= 0 passes):")
     for name, g in rep["limit_states"].items():
         verdict = "PASS" if g >= 0 else "FAIL"
-        print(f"  {verdict}  {name:<10} g = {g:+9.3f} {rep['limit_units'][name]:<7} ({LIMIT_TEXT[name]})")
+        print(
+            f"  {verdict}  {name:<10} g = {g:+9.3f} {rep['limit_units'][name]:<7} ({LIMIT_TEXT[name]})"
+        )
     print(f"\nlane: {'PASS' if rep['pass'] else 'FAIL'}")
     return 0 if rep["pass"] else 1
+
+
+class _Progress:
+    """Progress bar on stderr: in place on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        import time
+
+        self.label, self.enabled, self.t0, self.last = label, enabled, time.perf_counter(), 0.0
+        self.tty = sys.stderr.isatty()
+        self._time = time.perf_counter
+
+    def __call__(self, done: int, total: int, unit_per_item: int = 1) -> None:
+        if not self.enabled:
+            return
+        now = self._time()
+        if not self.tty and now - self.last < 5.0 and done < total:
+            return
+        self.last = now
+        rate = done * unit_per_item / max(now - self.t0, 1e-9)
+        frac = done / total if total else 1.0
+        bar = "#" * int(30 * frac)
+        msg = f"{self.label} [{bar:<30}] {done}/{total} ({frac:5.1%}), {rate:,.0f} lane-samples/s"
+        if self.tty:
+            sys.stderr.write("\r" + msg + ("\n" if done >= total else ""))
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def _cmd_yield(args) -> int:
+    import hashlib
+    import os
+
+    from cpojax.scenario import atomic_write_text
+    from cpojax.yields import estimate_yield
+
+    sc = load_scenario(args.config, args.set)
+    state = None
+    state_path = None
+    fingerprint = hashlib.sha256(
+        f"{sc.to_toml(comments=False)}|{args.engines}|{args.seed}".encode()
+    ).hexdigest()
+    if args.resume and not args.out:
+        raise ScenarioError("--resume needs --out DIR (the folder of the interrupted run)")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        state_path = os.path.join(args.out, "state.json")
+        if args.resume:
+            if not os.path.exists(state_path):
+                raise ScenarioError(f"--resume: no checkpoint {state_path} to resume from")
+            with open(state_path, encoding="utf-8") as f:
+                saved = json.load(f)
+            if saved.get("fingerprint") != fingerprint:
+                raise ScenarioError(
+                    f"--resume: {state_path} belongs to a different scenario, --engines or --seed"
+                )
+            state = saved["state"]
+
+    def checkpoint(st):
+        if state_path:
+            atomic_write_text(state_path, json.dumps({"fingerprint": fingerprint, "state": st}))
+
+    lanes = sc.system.lanes_per_engine
+    bar = _Progress("yield", enabled=not args.quiet)
+    res = estimate_yield(
+        sc,
+        seed=args.seed,
+        n_engines=args.engines,
+        chunk_blocks=args.chunk_blocks,
+        progress=lambda d, t: bar(d, t, lanes),
+        state=state,
+        checkpoint=checkpoint if state_path else None,
+    )
+    out = res.to_dict()
+    if args.out:
+        from cpojax import plots
+
+        atomic_write_text(os.path.join(args.out, "yield.json"), json.dumps(out, indent=1))
+        atomic_write_text(os.path.join(args.out, "scenario.toml"), sc.to_toml())
+        plots.save_atomic(
+            plots.margin_histogram(res.histograms["optical"]),
+            os.path.join(args.out, "margin_hist.png"),
+        )
+        plots.save_atomic(
+            plots.heater_histogram(res.histograms["thermal"], sc.design.ring.heater_max_mw),
+            os.path.join(args.out, "heater_hist.png"),
+        )
+        plots.save_atomic(
+            plots.yield_vs_lanes(res.yield_vs_lanes, res.independent_vs_lanes),
+            os.path.join(args.out, "yield_vs_lanes.png"),
+        )
+        plots.save_atomic(
+            plots.failure_pareto(res.failure_modes, res.attribution),
+            os.path.join(args.out, "failure_pareto.png"),
+        )
+    if args.json:
+        print(json.dumps(out))
+        return 0
+
+    def row(name, t):
+        y, (lo, hi) = t
+        return f"  {name:<8} {y:10.6f}   [{lo:.6f}, {hi:.6f}]"
+
+    print(
+        f"Monte Carlo yield — {res.n_engines} engines × {lanes} lanes = {res.n_lanes} lanes, "
+        f"seed {res.seed}, {res.wall_s:.1f} s ({res.lane_samples_per_s:,.0f} lane-samples/s incl. compile)"
+    )
+    print(f"  {'level':<8} {'yield':>10}   95 % interval")
+    print(row("lane", res.lane))
+    print(row("engine", res.engine))
+    print(
+        row("switch", res.switch) + f"   ({sc.system.engines_per_switch} engines, engine_yield^N)"
+    )
+    print("\nfailure modes (share of failing lanes; a lane may fail several):")
+    for name, frac in sorted(res.failure_modes.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<10} {frac:7.1%}   ({res.lane_fail_fraction[name]:.2e} of all lanes)")
+    print(
+        f"\ndie-level share of failing engines: {res.die_level_share:.1%} "
+        "(the engine's shared variation alone fails a lane)"
+    )
+    print("\nspreads that pushed failing lanes out (E[z²|fail] − 1, E[z|fail]):")
+    ranked = sorted(res.attribution.items(), key=lambda kv: -kv[1]["excess_z2"])
+    for name, a in ranked[:6]:
+        print(f"  {name:<22} {a['excess_z2']:8.2f}  {a['mean_z']:+6.2f}")
+    if args.out:
+        print(f"\nwrote {args.out}/yield.json, scenario.toml and 4 figures")
+    return 0
+
+
+def _enable_compile_cache() -> None:
+    """Persistent XLA compilation cache for the CLI (CPOJAX_CACHE_DIR; empty disables)."""
+    import os
+
+    path = os.environ.get(
+        "CPOJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "cpojax", "jax")
+    )
+    if not path:
+        return
+    import jax
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    except (OSError, AttributeError):  # read-only home, or an older JAX: run uncached
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +252,35 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser("link", help="nominal lane budget at every operating corner")
     _add_scenario_args(lp)
     lp.set_defaults(func=_cmd_link)
+
+    yp = sub.add_parser("yield", help="Monte Carlo lane / engine / switch yield with failure modes")
+    _add_scenario_args(yp)
+    yp.add_argument(
+        "--engines",
+        type=int,
+        default=131_072,
+        metavar="N",
+        help="engines to simulate, rounded up to blocks of 4096 (default 131072)",
+    )
+    yp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    yp.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write yield.json, scenario.toml and figures here; "
+        "checkpoints the run so that --resume can finish it",
+    )
+    yp.add_argument(
+        "--resume", action="store_true", help="resume an interrupted run from --out DIR"
+    )
+    yp.add_argument(
+        "--chunk-blocks",
+        type=int,
+        default=1,
+        metavar="K",
+        help="blocks of 4096 engines per device call (speed/memory only)",
+    )
+    yp.add_argument("--quiet", action="store_true", help="no progress bar")
+    yp.set_defaults(func=_cmd_yield)
     return p
 
 
@@ -109,11 +291,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _enable_compile_cache()
     try:
         return int(args.func(args))
-    except ScenarioError as e:
+    except (ScenarioError, ValueError) as e:
         print(f"cpojax: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "cpojax: interrupted (a run with --out can be finished with --resume)", file=sys.stderr
+        )
+        return 130
 
 
 if __name__ == "__main__":

@@ -161,19 +161,25 @@ def layout(scenario: Scenario) -> Layout:
     return _layout(scenario.system.lanes_per_engine, scenario.system.lanes_per_laser)
 
 
-def _truncate(u, k: float):
-    """Inverse-CDF map of N(0,1) onto N(0,1) truncated to [−k, k] (identity if k == 0)."""
-    if k <= 0:
-        return u
-    lo = _phi_host(-k)
-    p = lo + ndtr(u) * (1.0 - 2.0 * lo)
-    return ndtri(p).astype(u.dtype)
-
-
 def _phi_host(x: float) -> float:
     import math
 
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _truncate_cols(u, ks: np.ndarray):
+    """Inverse-CDF map of N(0,1) onto N(0,1) truncated to [−k, k], per column of u.
+
+    T(u) = Φ⁻¹(Φ(−k) + Φ(u)·(1 − 2Φ(−k))); columns with k = 0 are left unchanged.
+    Applied to all truncated columns in one vectorised call (small compiled graph).
+    """
+    cols = np.flatnonzero(ks > 0)
+    if cols.size == 0:
+        return u
+    lo = np.asarray([_phi_host(-float(k)) for k in ks[cols]])
+    sub = u[..., cols]
+    p = jnp.asarray(lo, u.dtype) + ndtr(sub) * jnp.asarray(1.0 - 2.0 * lo, u.dtype)
+    return u.at[..., cols].set(ndtri(p).astype(u.dtype))
 
 
 def _cholesky(entries, columns: list[str]) -> np.ndarray | None:
@@ -243,28 +249,73 @@ def _split(lay: Layout, u, lanes: int, lasers: int):
     return w, d, lane_u, laser_u
 
 
+@functools.lru_cache(maxsize=64)
+def _plan(lay: Layout):
+    """Static index plan: for each Deviations field (in VARIABLES order), its variable,
+    its shared column, and its column in the per-lane 'own' array [lane cols | laser cols]."""
+    shared_idx = {key: i for i, key in enumerate(lay.shared)}
+    own_idx = {f: i for i, (_, f) in enumerate(lay.lane)}
+    own_idx.update({f: len(lay.lane) + i for i, (_, f) in enumerate(lay.laser)})
+    fields, var_of_field, shared_col, own_col = [], [], [], []
+    for vi, var in enumerate(VARIABLES):
+        for f, g in zip(var.fields, var.groups, strict=True):
+            fields.append(f)
+            var_of_field.append(vi)
+            shared_col.append(shared_idx[(var.name, g)])
+            own_col.append(own_idx[f])
+    var_of_shared = [next(i for i, v in enumerate(VARIABLES) if v.name == n) for n, _ in lay.shared]
+    var_of_own = [var_of_field[fields.index(f)] for _, f in (*lay.lane, *lay.laser)]
+    return (
+        tuple(fields),
+        np.asarray(var_of_field),
+        np.asarray(shared_col),
+        np.asarray(own_col),
+        np.asarray(var_of_shared),
+        np.asarray(var_of_own),
+    )
+
+
+def _sigmas(scenario: Scenario):
+    """σ_wafer, σ_die, σ_lane and truncation k per variable (VARIABLES order)."""
+    sps = [getattr(scenario.spread, v.name) for v in VARIABLES]
+    sw = jnp.stack([jnp.asarray(sp.wafer) for sp in sps])
+    sd = jnp.stack([jnp.asarray(sp.die) for sp in sps])
+    sl = jnp.stack([jnp.asarray(sp.lane) for sp in sps])
+    ks = np.asarray([float(sp.truncate_sigma) for sp in sps])
+    return sw, sd, sl, ks
+
+
+def _levels(
+    scenario: Scenario, lay: Layout, w, d, lane_u, laser_u, *, lanes: int, lanes_per_laser: int
+):
+    """Correlated per-level normals, with the laser columns spread to their lanes.
+
+    Returns (w [..., S], d [..., S], own [..., lanes, P + Q]) before truncation.
+    """
+    w, d, lane_u, laser_u = _correlate_all(scenario, lay, w, d, lane_u, laser_u)
+    laser_of_lane = np.arange(lanes) // lanes_per_laser
+    own = jnp.concatenate([lane_u, laser_u[..., laser_of_lane, :]], axis=-1)
+    return w, d, own
+
+
 def _build(
     scenario: Scenario, lay: Layout, w, d, lane_u, laser_u, *, lanes: int, lanes_per_laser: int
 ):
     """Deviations with fields of shape [..., lanes] from the per-level normals."""
-    w, d, lane_u, laser_u = _correlate_all(scenario, lay, w, d, lane_u, laser_u)
-    shared_idx = {key: i for i, key in enumerate(lay.shared)}
-    lane_idx = {f: i for i, (_, f) in enumerate(lay.lane)}
-    laser_idx = {f: i for i, (_, f) in enumerate(lay.laser)}
-    laser_of_lane = np.arange(lanes) // lanes_per_laser
-    out = {}
-    for var in VARIABLES:
-        sp = getattr(scenario.spread, var.name)
-        k = sp.truncate_sigma
-        for f, g in zip(var.fields, var.groups, strict=True):
-            j = shared_idx[(var.name, g)]
-            shared = sp.wafer * _truncate(w[..., j], k) + sp.die * _truncate(d[..., j], k)
-            if var.per_laser:
-                own = laser_u[..., laser_idx[f]][..., laser_of_lane]
-            else:
-                own = lane_u[..., lane_idx[f]]
-            out[f] = shared[..., None] + sp.lane * _truncate(own, k)
-    return Deviations(**out)
+    fields, var_f, shared_col, own_col, var_s, var_o = _plan(lay)
+    sw, sd, sl, ks = _sigmas(scenario)
+    w, d, own = _levels(
+        scenario, lay, w, d, lane_u, laser_u, lanes=lanes, lanes_per_laser=lanes_per_laser
+    )
+    w, d, own = (
+        _truncate_cols(w, ks[var_s]),
+        _truncate_cols(d, ks[var_s]),
+        _truncate_cols(own, ks[var_o]),
+    )
+    dt = w.dtype
+    shared = sw[var_s].astype(dt) * w + sd[var_s].astype(dt) * d  # [..., S]
+    dev = shared[..., None, shared_col] + sl[var_f].astype(dt) * own[..., own_col]  # [..., L, F]
+    return Deviations(**{f: dev[..., i] for i, f in enumerate(fields)})
 
 
 def engine_deviations(scenario: Scenario, u) -> Deviations:
@@ -319,25 +370,25 @@ def standardized(scenario: Scenario, u) -> dict[str, jax.Array]:
       {variable name: f[..., lanes, n_fields]}.
     """
     lay = layout(scenario)
-    w, d, lane_u, laser_u = _correlate_all(scenario, lay, *_split(lay, u, lay.lanes, lay.n_lasers))
-    shared_idx = {key: i for i, key in enumerate(lay.shared)}
-    lane_idx = {f: i for i, (_, f) in enumerate(lay.lane)}
-    laser_idx = {f: i for i, (_, f) in enumerate(lay.laser)}
-    laser_of_lane = np.arange(lay.lanes) // lay.lanes_per_laser
+    _, var_f, shared_col, own_col, var_s, _ = _plan(lay)
+    sw, sd, sl, _ = _sigmas(scenario)
+    w, d, own = _levels(
+        scenario,
+        lay,
+        *_split(lay, u, lay.lanes, lay.n_lasers),
+        lanes=lay.lanes,
+        lanes_per_laser=lay.lanes_per_laser,
+    )
+    dt = u.dtype
+    tot = jnp.sqrt(sw**2 + sd**2 + sl**2).astype(dt)
+    safe = jnp.where(tot > 0, tot, 1.0)
+    shared = sw[var_s].astype(dt) * w + sd[var_s].astype(dt) * d
+    z = (shared[..., None, shared_col] + sl[var_f].astype(dt) * own[..., own_col]) / safe[var_f]
+    z = jnp.where(tot[var_f] > 0, z, 0.0)
     out = {}
-    for var in VARIABLES:
-        sp = getattr(scenario.spread, var.name)
-        tot = jnp.sqrt(sp.wafer**2 + sp.die**2 + sp.lane**2)
-        comps = []
-        for f, g in zip(var.fields, var.groups, strict=True):
-            j = shared_idx[(var.name, g)]
-            if var.per_laser:
-                own = laser_u[..., laser_idx[f]][..., laser_of_lane]
-            else:
-                own = lane_u[..., lane_idx[f]]
-            num = (sp.wafer * w[..., j] + sp.die * d[..., j])[..., None] + sp.lane * own
-            comps.append(jnp.where(tot > 0, num / jnp.where(tot > 0, tot, 1.0), 0.0))
-        out[var.name] = jnp.stack(comps, axis=-1)
+    for vi, var in enumerate(VARIABLES):
+        cols = np.flatnonzero(var_f == vi)
+        out[var.name] = z[..., cols]
     return out
 
 

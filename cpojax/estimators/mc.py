@@ -60,9 +60,9 @@ def _chunk_function(fn: Callable, chunk_blocks: int) -> Callable:
     per chunk size (jit's own cache then keys on the key's type and shape).
     """
 
-    def chunk(key, start_block):
+    def chunk(key, start_block, args):
         idx = start_block + jnp.arange(chunk_blocks, dtype=jnp.uint32)
-        return jax.vmap(fn, in_axes=(None, 0))(key, idx)
+        return jax.vmap(lambda k, b: fn(k, b, *args), in_axes=(None, 0))(key, idx)
 
     return jax.jit(chunk)
 
@@ -83,6 +83,7 @@ def stream_counts(
     init: Any = None,
     progress: Callable[[int, Any], None] | None = None,
     stop: Callable[[int, Any], bool] | None = None,
+    args: tuple = (),
 ) -> tuple[Any, int]:
     """Sum integer counts ``fn(key, b)`` over blocks ``b = start_block … n_blocks − 1``.
 
@@ -110,6 +111,9 @@ def stream_counts(
         for each of the chunk's m blocks, the exact running totals after that block
         (each leaf gains a leading axis m). The run ends after the first block whose
         entry is True, so the stopping point does not depend on chunking.
+      args: extra pytree arguments passed as ``fn(key, b, *args)``; they are traced
+        (not baked into the compiled code), so a module-level ``fn`` is compiled
+        once and reused for every value of ``args`` with the same structure.
 
     Returns:
       ``(totals, next_block)``: totals as a pytree of numpy int64 arrays (structure
@@ -128,18 +132,18 @@ def stream_counts(
 
     chunk = _chunk_function(fn, chunk_blocks)
     if init is None:
-        shapes = jax.eval_shape(fn, key, jnp.uint32(0))
+        shapes = jax.eval_shape(lambda k, b: fn(k, b, *args), key, jnp.uint32(0))
         totals = jax.tree.map(lambda s: np.zeros(s.shape, np.int64), shapes)
     else:
         totals = jax.tree.map(lambda a: np.asarray(a, np.int64).copy(), init)
 
     done = start_block
-    pending = chunk(key, jnp.uint32(done)) if done < n_blocks else None
+    pending = chunk(key, jnp.uint32(done), args) if done < n_blocks else None
     while pending is not None:
         this_start = done
         next_start = this_start + chunk_blocks
         # Dispatch the next chunk first (async), then read this one back.
-        nxt = chunk(key, jnp.uint32(next_start)) if next_start < n_blocks else None
+        nxt = chunk(key, jnp.uint32(next_start), args) if next_start < n_blocks else None
         per_block = jax.tree.map(lambda a: np.asarray(a, np.int64), jax.device_get(pending))
         n_use = min(chunk_blocks, n_blocks - this_start)
         per_block = jax.tree.map(lambda a, n=n_use: a[:n], per_block)

@@ -1,0 +1,135 @@
+"""Matplotlib figures from plain arrays / result dicts (Agg backend, files only)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = [
+    "bar_ranked",
+    "failure_pareto",
+    "heater_histogram",
+    "margin_histogram",
+    "save_atomic",
+    "yield_vs_lanes",
+]
+
+
+def save_atomic(fig, path: str) -> None:
+    """Save a figure via a temporary file and an atomic rename, then close it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format=os.path.splitext(path)[1][1:])
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _hist_axes(hist: Mapping[str, Any]):
+    counts = np.asarray(hist["counts"], float)
+    lo, hi = hist["lo"], hist["hi"]
+    bins = len(counts) - 2
+    edges = np.linspace(lo, hi, bins + 1)
+    return edges, counts[1:-1], counts[0], counts[-1]
+
+
+def margin_histogram(hist: Mapping[str, Any], *, title: str = "Optical margin (worst corner)"):
+    """Histogram of the optical limit state (dB) with the pass line at 0."""
+    edges, c, under, over = _hist_axes(hist)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    ax.bar(centers, c, width=np.diff(edges), color=np.where(centers < 0, "tab:red", "tab:blue"))
+    ax.axvline(0.0, color="k", ls="--", label="pass line (margin = 0 dB)")
+    ax.set_yscale("log")
+    ax.set_xlabel("optical margin [dB]")
+    ax.set_ylabel("lanes")
+    ax.set_title(
+        title + (f"  (below range: {int(under)}, above: {int(over)})" if under or over else "")
+    )
+    ax.legend()
+    return fig
+
+
+def heater_histogram(hist: Mapping[str, Any], heater_max_mw: float):
+    """Distribution of the worst-case heater power (from the thermal limit state) vs its maximum."""
+    edges, c, under, over = _hist_axes(hist)
+    beyond = int(under)  # g below range = heater power above the plotted range
+    p_edges = heater_max_mw - edges[::-1]  # g = max − P  →  P = max − g
+    c = c[::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    centers = 0.5 * (p_edges[1:] + p_edges[:-1])
+    ax.bar(
+        centers,
+        c,
+        width=np.diff(p_edges),
+        color=np.where(centers > heater_max_mw, "tab:red", "tab:orange"),
+    )
+    ax.axvline(heater_max_mw, color="k", ls="--", label=f"heater maximum {heater_max_mw:g} mW")
+    ax.set_xlabel("heater power needed at the worst temperature in the window [mW]")
+    ax.set_ylabel("lanes")
+    ax.set_title(
+        "Heater power for thermal lock"
+        + (f"  ({beyond} lanes beyond range)" if beyond else "")
+        + (f" ({int(over)} below)" if over else "")
+    )
+    ax.legend()
+    return fig
+
+
+def yield_vs_lanes(
+    simulated: Sequence[float],
+    independent: Sequence[float],
+    *,
+    engines_per_switch: int | None = None,
+):
+    """Engine yield vs number of lanes: simulated (correlated lanes) vs lane_yield^k."""
+    k = np.arange(1, len(simulated) + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot(k, simulated, "o-", label="simulated (die-level variation shared)")
+    ax.plot(k, independent, "s--", label="independent lanes: lane yield^k")
+    ax.set_xlabel("lanes per engine")
+    ax.set_ylabel("engine yield")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title("Yield compounding with lanes per engine")
+    ax.legend()
+    return fig
+
+
+def failure_pareto(modes: Mapping[str, float], attribution: Mapping[str, Mapping[str, float]]):
+    """Pareto of failures by limit state and by variable (excess E[z²|fail] − 1)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    names = sorted(modes, key=modes.get, reverse=True)
+    vals = [modes[n] for n in names]
+    a1.bar(names, vals, color="tab:red")
+    a1.set_ylabel("share of failing lanes")
+    a1.set_title("Failures by limit state")
+    var = sorted(attribution, key=lambda n: attribution[n]["excess_z2"], reverse=True)
+    ex = [attribution[n]["excess_z2"] for n in var]
+    a2.barh(var[::-1], ex[::-1], color="tab:purple")
+    a2.set_xlabel("E[z² | lane fails] − 1 (0 = unrelated)")
+    a2.set_title("Which spread pushed failing lanes out")
+    fig.tight_layout()
+    return fig
+
+
+def bar_ranked(labels: Sequence[str], values: Sequence[float], *, xlabel: str, title: str):
+    """Horizontal bar chart of values ranked by magnitude."""
+    order = np.argsort(np.abs(np.asarray(values)))
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) + 1.5))
+    ax.barh([labels[i] for i in order], [values[i] for i in order], color="tab:green")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.axvline(0, color="k", lw=0.8)
+    fig.tight_layout()
+    return fig
