@@ -45,7 +45,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 LIMIT_UNITS = {"optical": "dB", "thermal": "mW", "modulator": "dB", "power": "pJ/bit"}
 LIMIT_TEXT = {
     "optical": "OMA at receiver − required OMA, worst corner",
-    "thermal": "heater max − heater power, worst temperature in the window",
+    "thermal": "heater power to the nearest lock edge over the window (red: heater runs out; blue: ring crosses the laser)",
     "modulator": "dynamic ER − ER floor, worst corner",
     "power": "power budget − lane power, worst corner",
 }

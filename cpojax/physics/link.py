@@ -14,8 +14,10 @@ Four limit states, each continuous with g >= 0 meaning pass (physics.md,
 name       g                                                             unit
 =========  ============================================================  ======
 optical    min over corners of OMA_rx − OMA_required                     dB
-thermal    heater_max − heater power for the worst temperature in the    mW
-           window (including order wrap-around inside the window)
+thermal    distance, in heater power, to the nearest edge of the lockable   mW
+           range over the whole window (:func:`ring.lock_margin_nm`):
+           heater runs out (red edge) or resonance crosses the lock point
+           with the next order out of reach (blue edge); continuous
 modulator  min over corners of dynamic ER − ER floor                     dB
 power      budget − max over corners of lane electrical power            pJ/bit
 =========  ============================================================  ======
@@ -171,13 +173,6 @@ def lane_budget(
         current_ma=d.laser.current_ma, v0_v=d.laser.v0_v, series_ohm=d.laser.series_ohm
     )
     wpe = laser.wall_plug_efficiency(optical_mw=p_laser, electrical_mw=p_el_laser)
-    lam_laser = laser.wavelength_nm(
-        wavelength_ref_nm=lam + v.laser_wavelength_nm,
-        temp_c=tl,
-        dlambda_dt_nm_per_k=d.laser.dlambda_dt_nm_per_k,
-        tref_c=tref,
-    )
-
     # --- couplers ------------------------------------------------------------
     c = d.coupler
 
@@ -262,23 +257,34 @@ def lane_budget(
 
     # --- thermal lock ---------------------------------------------------------
     eta_h = rg.heater_efficiency_nm_per_mw * jnp.exp(v.heater_efficiency_ln)
-    lam_ring = ring.resonance_nm(
-        design_nm=lam - rg.bias_nm,
+    # Wavelengths as offsets from the laser's design line: absolute values (~1311 nm)
+    # would leave float32 only ~1e-4 nm of resolution in their difference.
+    dl_laser = laser.wavelength_nm(
+        wavelength_ref_nm=v.laser_wavelength_nm,
+        temp_c=tl,
+        dlambda_dt_nm_per_k=d.laser.dlambda_dt_nm_per_k,
+        tref_c=tref,
+    )
+    dl_ring = ring.resonance_nm(
+        design_nm=-rg.bias_nm,
         fab_shift_nm=v.ring_resonance_nm,
         temp_c=te,
         dlambda_dt_nm_per_k=rg.dlambda_dt_nm_per_k,
         tref_c=tref,
     )
-    s_unwrapped = lam_laser + det - lam_ring
+    s_unwrapped = dl_laser + det - dl_ring
     shift = jnp.mod(s_unwrapped, fsr)
     heater_mw = ring.heater_power_mw(shift_nm=shift, efficiency_nm_per_mw=eta_h)
-    worst_shift = ring.window_worst_shift_nm(
-        s_min_nm=jnp.min(s_unwrapped, axis=-1),
-        s_max_nm=jnp.max(s_unwrapped, axis=-1),
-        fsr_nm=fsr[..., 0] if jnp.ndim(fsr) else fsr,
-    )
-    heater_worst = ring.heater_power_mw(
-        shift_nm=worst_shift, efficiency_nm_per_mw=eta_h[..., 0] if jnp.ndim(eta_h) else eta_h
+    s_min, s_max = jnp.min(s_unwrapped, axis=-1), jnp.max(s_unwrapped, axis=-1)
+    fsr0 = fsr[..., 0] if jnp.ndim(fsr) else fsr
+    eta0 = eta_h[..., 0] if jnp.ndim(eta_h) else eta_h
+    worst_shift = ring.window_worst_shift_nm(s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr0)
+    heater_worst = ring.heater_power_mw(shift_nm=worst_shift, efficiency_nm_per_mw=eta0)
+    lock_mw = (
+        ring.lock_margin_nm(
+            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr0, range_nm=rg.heater_max_mw * eta0
+        )
+        / eta0
     )
 
     # --- electrical power -----------------------------------------------------
@@ -292,7 +298,7 @@ def lane_budget(
     g = jnp.stack(
         [
             jnp.min(margin_db, axis=-1),
-            rg.heater_max_mw - heater_worst,
+            lock_mw,
             jnp.min(er_db, axis=-1) - lim.er_floor_db,
             lim.power_budget_pj_per_bit - worst_lane_mw / system.lane_rate_gbps,
         ],

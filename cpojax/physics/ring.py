@@ -22,6 +22,7 @@ __all__ = [
     "fwhm_nm",
     "heater_power_mw",
     "loaded_q",
+    "lock_margin_nm",
     "min_transmission",
     "modulation_levels",
     "oma_detuning_nm",
@@ -55,8 +56,12 @@ def allpass_transmission(*, a, r, phase_rad):
       r: self-coupling coefficient (0 < r < 1).
       phase_rad: round-trip phase φ = 2π n_eff L / λ [rad].
     """
-    c = jnp.cos(phase_rad)
-    return (a * a - 2.0 * a * r * c + r * r) / (1.0 - 2.0 * a * r * c + a * a * r * r)
+    # Same function written with sin²(φ/2) = (1 − cos φ)/2, which keeps full float32
+    # precision near resonance where 1 − cos φ cancels:
+    # T = ((a − r)² + 4ar·sin²(φ/2)) / ((1 − ar)² + 4ar·sin²(φ/2)).
+    s2 = jnp.sin(0.5 * phase_rad) ** 2
+    four_ar_s2 = 4.0 * a * r * s2
+    return ((a - r) ** 2 + four_ar_s2) / ((1.0 - a * r) ** 2 + four_ar_s2)
 
 
 def min_transmission(*, a, r):
@@ -185,6 +190,31 @@ def window_worst_shift_nm(*, s_min_nm, s_max_nm, fsr_nm):
     k_max = jnp.floor(s_max_nm / fsr_nm)
     inside = s_max_nm - k_max * fsr_nm
     return jnp.where(k_max > k_min, fsr_nm, inside)
+
+
+def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm):
+    """Continuous thermal-lock margin over a temperature window [nm of heater shift].
+
+    The unwrapped required shift spans [s_min, s_max] over the window (span
+    Δ = s_max − s_min). The heater covers [0, R] (R = η_h·P_max). With
+    x = s_min mod FSR, the lane locks at every temperature iff x + Δ <= R (then no
+    order boundary is crossed since R < FSR), or always when R >= FSR (the lock may
+    hop to the next order). The pass set in x is the interval [0, w], w = R − Δ,
+    repeated every FSR. The margin is the signed distance of x to that set's edges::
+
+        tri = max(min(x, w − x), min(x − FSR, w − x + FSR)),   g = max(tri, R − FSR),
+
+    which is >= 0 exactly on the pass set, continuous in x across the wrap
+    (x = 0 ≡ FSR), in w and in R, and crosses zero at both edges: the red edge
+    (heater runs out, x + Δ = R) and the blue edge (the resonance crosses the lock
+    point and the next order is out of reach). The required heater power itself
+    jumps at the wrap; this distance does not, so design-point searches (FORM) and
+    smoothed-indicator gradients see both failure boundaries.
+    """
+    x = jnp.mod(s_min_nm, fsr_nm)
+    w = range_nm - (s_max_nm - s_min_nm)
+    tri = jnp.maximum(jnp.minimum(x, w - x), jnp.minimum(x - fsr_nm, w - x + fsr_nm))
+    return jnp.maximum(tri, range_nm - fsr_nm)
 
 
 def heater_power_mw(*, shift_nm, efficiency_nm_per_mw):

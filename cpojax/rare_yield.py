@@ -1,0 +1,228 @@
+"""Rare-event yield of lanes and engines: FORM, importance sampling, subset simulation.
+
+The photonic model is handed to the generic estimators of
+:mod:`cpojax.estimators.rare` as a limit-state function of standard normals:
+
+* lane level: u ∈ R^{lane_dim} (the lane's engine-wide, own and laser normals,
+  :func:`cpojax.variation.lane_deviations`) → g ∈ R^4 (the four limit states);
+* engine level: u ∈ R^{engine_dim} → g ∈ R^{lanes·4}: one column per (lane, limit
+  state). An engine fails when any lane fails, so engine failure is the union of
+  lanes × limit states failure regions; the estimators search a design point per
+  column (several starts each) and importance-sample a mixture with one component
+  per distinct design point, or fall back to subset simulation, which needs no
+  design point at all.
+
+Engines with spare lanes fail only when more than ``spare_lanes`` lanes fail, which
+is not a union of per-column regions: the rare-event path requires
+``spare_lanes = 0`` (crude Monte Carlo handles spares).
+
+The FORM design point also gives an attribution: the importance factor
+α_i² = u*_i²/β² of each coordinate says which spread pushed the most probable
+failing lane over the edge (Ditlevsen & Madsen, Structural Reliability Methods,
+1996, §5.3); factors are summed per spread variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cpojax import variation
+from cpojax.estimators.rare import estimate_rare
+from cpojax.estimators.result import FailureResult
+from cpojax.physics.link import LIMIT_STATES
+from cpojax.scenario import Scenario
+
+__all__ = ["RareYieldResult", "engine_limit_state", "estimate_yield_rare", "lane_limit_state"]
+
+METHODS = ("form", "is", "subset", "auto")
+
+
+@functools.lru_cache(maxsize=32)
+def lane_limit_state(scenario: Scenario, dtype_name: str = "float32"):
+    """g(u: f[n, lane_dim]) -> f[n, 4] for single lanes (cached per scenario: the
+    estimators jit on the function object, so the same object avoids recompiling)."""
+    from cpojax.yields import _limit_g
+
+    dtype = jnp.dtype(dtype_name)
+
+    def g(u):
+        return _limit_g(scenario, variation.lane_deviations(scenario, u.astype(dtype)), dtype)
+
+    return g
+
+
+@functools.lru_cache(maxsize=32)
+def engine_limit_state(scenario: Scenario, dtype_name: str = "float32"):
+    """g(u: f[n, engine_dim]) -> f[n, lanes·4], column 4·i + k = lane i, limit state k."""
+    from cpojax.yields import _limit_g
+
+    dtype = jnp.dtype(dtype_name)
+
+    def g(u):
+        gg = _limit_g(scenario, variation.engine_deviations(scenario, u.astype(dtype)), dtype)
+        return gg.reshape(gg.shape[0], -1)
+
+    return g
+
+
+@dataclasses.dataclass(frozen=True)
+class RareYieldResult:
+    """Lane / engine / switch yield from a rare-event estimator."""
+
+    lane: tuple[float, tuple[float, float]]
+    engine: tuple[float, tuple[float, float]]
+    switch: tuple[float, tuple[float, float]]
+    method: str
+    reliable: bool
+    lane_result: FailureResult
+    engine_result: FailureResult
+    lane_evaluations: int
+    failure_modes: dict[str, float]
+    attribution: dict[str, float]
+    wall_s: float
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (the `cpojax yield --method ... --json` object)."""
+
+        def lvl(t):
+            return {"yield": t[0], "ci": list(t[1])}
+
+        return {
+            "lane": lvl(self.lane),
+            "engine": lvl(self.engine),
+            "switch": lvl(self.switch),
+            "method": self.method,
+            "reliable": self.reliable,
+            "failure_modes": self.failure_modes,
+            "attribution": self.attribution,
+            "lane_evaluations": self.lane_evaluations,
+            "lane_pf": self.lane_result.to_dict(),
+            "engine_pf": self.engine_result.to_dict(),
+            "wall_s": self.wall_s,
+            "seed": self.seed,
+        }
+
+
+def _form_breakdown(res: FailureResult, lay: variation.Layout, *, engine: bool):
+    """Failure modes (share of β⁻² weight per limit state) and importance factors."""
+    pts = res.diagnostics.get("design_points") or []
+    betas = res.diagnostics.get("design_betas") or [float(np.linalg.norm(p)) for p in pts]
+    if not pts:
+        return {}, {}
+    names = lay.column_names(engine=engine)
+    var_of_col = [n.split(":", 1)[1].split("[")[0] for n in names]
+    # map Deviations field names back to their spread variable
+    field_to_var = {f: v.name for v in variation.VARIABLES for f in v.fields}
+    var_of_col = [field_to_var.get(v, v) for v in var_of_col]
+    pfs = np.asarray([0.5 * math.erfc(b / math.sqrt(2)) for b in betas])
+    w = pfs / pfs.sum() if pfs.sum() > 0 else np.ones_like(pfs) / len(pfs)
+    attribution: dict[str, float] = {}
+    for p, wi in zip(pts, w, strict=True):
+        p = np.asarray(p, float)
+        a2 = p**2 / max(float(p @ p), 1e-30)
+        for v, a in zip(var_of_col, a2, strict=True):
+            attribution[v] = attribution.get(v, 0.0) + float(wi * a)
+    return w, dict(sorted(attribution.items(), key=lambda kv: -kv[1]))
+
+
+def _modes_from_points(res: FailureResult, g_fn, weights, lanes_cols: int) -> dict[str, float]:
+    pts = res.diagnostics.get("design_points") or []
+    if not pts:
+        return {}
+    g = np.asarray(g_fn(jnp.asarray(np.asarray(pts), jnp.float32)))
+    g = g.reshape(len(pts), -1, 4) if lanes_cols > 4 else g.reshape(len(pts), 1, 4)
+    mode = np.argmin(g.min(axis=1), axis=-1)  # the limit state that is most violated
+    out = dict.fromkeys(LIMIT_STATES, 0.0)
+    for m, wi in zip(mode, weights, strict=True):
+        out[LIMIT_STATES[int(m)]] += float(wi)
+    return out
+
+
+def estimate_yield_rare(
+    scenario: Scenario,
+    *,
+    method: str = "auto",
+    key=None,
+    seed: int | None = 0,
+    levels: tuple[str, ...] = ("lane", "engine"),
+    dtype=jnp.float32,
+    **kwargs: Any,
+) -> RareYieldResult:
+    """Lane, engine and switch yield by a rare-event method.
+
+    Args:
+      scenario: the scenario (``system.spare_lanes`` must be 0).
+      method: "form", "is", "subset" or "auto" (:func:`cpojax.estimators.rare.estimate_rare`).
+      key: ``jax.random`` key; default ``jax.random.key(seed)``.
+      levels: which failure probabilities to estimate ("lane", "engine").
+      **kwargs: passed to the estimator (target_cov, max_evals, n_starts, ...).
+
+    Returns:
+      :class:`RareYieldResult`; ``lane_evaluations`` counts lane-model evaluations
+      (an engine evaluation is ``lanes_per_engine`` lane evaluations).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (use estimate_yield for 'mc'), got {method!r}")
+    if scenario.system.spare_lanes:
+        raise ValueError(
+            "rare-event methods need system.spare_lanes = 0 (k-of-n engines are not a union "
+            "of failure regions); use the Monte Carlo method for spare lanes"
+        )
+    if key is None:
+        key = jax.random.key(0 if seed is None else seed)
+    lay = variation.layout(scenario)
+    k_lane, k_eng = jax.random.split(key)
+    t0 = time.perf_counter()
+    dn = jnp.dtype(dtype).name
+    lane_res = eng_res = None
+    evals = 0
+    if "lane" in levels:
+        lane_res = estimate_rare(lane_limit_state(scenario, dn), dim=lay.lane_dim, key=k_lane, method=method, **kwargs)
+        evals += lane_res.n_evals
+    if "engine" in levels:
+        eng_res = estimate_rare(
+            engine_limit_state(scenario, dn), dim=lay.engine_dim, key=k_eng, method=method, **kwargs
+        )
+        evals += eng_res.n_evals * lay.lanes
+    wall = time.perf_counter() - t0
+
+    def y(res):
+        if res is None:
+            return (math.nan, (math.nan, math.nan))
+        lo, hi = res.ci
+        return (1.0 - res.pf, (max(0.0, 1.0 - hi), min(1.0, 1.0 - lo)))
+
+    lane, engine = y(lane_res), y(eng_res)
+    e = scenario.system.engines_per_switch
+    switch = (engine[0] ** e, (engine[1][0] ** e, engine[1][1] ** e))
+    ref = eng_res if eng_res is not None else lane_res
+    weights, attribution = _form_breakdown(ref, lay, engine=ref is eng_res)
+    g_fn = engine_limit_state(scenario, dn) if ref is eng_res else lane_limit_state(scenario, dn)
+    modes = _modes_from_points(ref, g_fn, weights, 4 * lay.lanes if ref is eng_res else 4) if len(weights) else {}
+    reliable = all(r.reliable for r in (lane_res, eng_res) if r is not None)
+    return RareYieldResult(
+        lane=lane, engine=engine, switch=switch, method=method, reliable=reliable,
+        lane_result=lane_res, engine_result=eng_res, lane_evaluations=int(evals),
+        failure_modes=modes, attribution=attribution, wall_s=wall, seed=seed,
+    )
+
+
+def scale_spreads(scenario: Scenario, factor: float) -> Scenario:
+    """Scenario with every spread (wafer, die, lane) multiplied by `factor` >= 0."""
+    if not (factor >= 0 and math.isfinite(factor)):
+        raise ValueError(f"factor must be a finite number >= 0, got {factor}")
+    upd = {}
+    for v in variation.VARIABLES:
+        sp = getattr(scenario.spread, v.name)
+        for lvl in ("wafer", "die", "lane"):
+            upd[f"spread.{v.name}.{lvl}"] = getattr(sp, lvl) * factor
+    return scenario.replace(upd)
