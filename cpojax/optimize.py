@@ -15,11 +15,21 @@ eq. 17.65), with penalty ρ and multiplier λ ≥ 0,
     ∇L = ∇f/f₀ − max(0, λ − ρc)·∇β,
 
 by one optax update in an unconstrained parameterisation (identity for means
-and design, log σ for standard deviations), then updates the multiplier,
-λ ← max(0, λ − η·c) (η = ``dual_lr``, default ρ/10; η = ρ is the classical first-order
-update, eq. 17.39 of N&W, scaled down because c is a noisy estimate: with
-η = ρ/10 the multiplier relaxes over ~10 steps and averages the noise). f₀ = |cost(θ₀)| normalises the cost so that λ and ρ
-are O(1); the multiplier reported in the history is λ·f₀ (cost per unit of β).
+and design, log σ for standard deviations). The multiplier is either
+
+* ``multiplier="ls"`` (default): the least-squares first-order estimate
+  λ_LS = ⟨∇f, ∇β⟩/‖∇β‖² over the free parameters (N&W §18.3, eq. 18.21),
+  exponentially averaged with weight ``multiplier_ema``; on the constraint the
+  step then follows the projection of ∇f orthogonal to ∇β while the penalty term
+  ρ·c restores feasibility. It does not integrate the (noisy, initially large)
+  constraint violation, so it cannot overshoot; or
+* ``multiplier="dual"``: the classical first-order update λ ← max(0, λ − η·c)
+  (N&W eq. 17.39 has η = ρ; the default η = ρ/10 averages the noise in ĉ, at
+  the price of overshoot when the primal moves slowly).
+
+f₀ = |cost(θ₀)| normalises the cost so that λ and ρ
+are O(1); the multiplier reported in the history is the effective
+max(0, λ − ρc)·f₀ (cost per unit of β; → λ* at a KKT point).
 
 Pf and ∇Pf come from :mod:`cpojax.estimators.gradients` (likelihood ratio for
 mean and std, smoothed pathwise for the design) with a defensive importance
@@ -86,7 +96,8 @@ class YieldOptResult:
       params: final parameters {"mean", "std", "design"} (last iterate).
       history: dict of NumPy arrays, one entry per step, evaluated before the
         step's update: "yield" (1 − P̂f), "pf_se", "beta" (−Φ⁻¹(P̂f)), "cost",
-        "multiplier" (λ in cost units per unit β), "ess", "tau" (f[steps, k]).
+        "multiplier" (effective max(0, λ − ρc) in cost units per unit β), "ess",
+        "tau" (f[steps, k]).
       target_yield: the requested yield.
       verified_yield: 1 − k/n from crude Monte Carlo on fresh samples.
       verified_ci: Clopper-Pearson 95 % interval of the verified yield.
@@ -217,6 +228,8 @@ def make_yield_step(
     tau_rel: float = 0.05,
     combine: str = "product",
     penalty: float = 10.0,
+    multiplier: str = "ls",
+    multiplier_ema: float = 0.2,
     dual_lr: float | None = None,
     importance: bool = True,
     defensive: float = 0.1,
@@ -240,6 +253,10 @@ def make_yield_step(
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if not (isinstance(penalty, int | float) and penalty > 0):
         raise ValueError(f"penalty must be > 0, got {penalty!r}")
+    if multiplier not in ("ls", "dual"):
+        raise ValueError(f"multiplier must be 'ls' or 'dual', got {multiplier!r}")
+    if not (isinstance(multiplier_ema, int | float) and 0.0 < multiplier_ema <= 1.0):
+        raise ValueError(f"multiplier_ema must be in (0, 1], got {multiplier_ema!r}")
     if dual_lr is not None and not (isinstance(dual_lr, int | float) and dual_lr >= 0):
         raise ValueError(f"dual_lr must be >= 0, got {dual_lr!r}")
     mean, std = validate_common(
@@ -253,7 +270,12 @@ def make_yield_step(
         defensive=defensive,
     )
     dtype = mean.dtype
-    params = {"mean": mean, "std": std, "design": params0.get("design")}
+    # Strongly typed leaves: a weak-typed Python-float leaf would come back strong
+    # from the first update and force a second compilation of the step.
+    design = jax.tree_util.tree_map(
+        lambda leaf: jnp.asarray(leaf, jnp.asarray(leaf).dtype), params0.get("design")
+    )
+    params = {"mean": mean, "std": std, "design": design}
     mask = _free_mask(free, params)
     if method == "lr" and any(
         bool(jnp.any(m != 0)) for m in jax.tree_util.tree_leaves(mask["design"])
@@ -347,10 +369,28 @@ def make_yield_step(
         # ∇β in unconstrained coordinates: dσ/dlogσ = σ.
         g_pf_u = {"mean": g_pf["mean"], "log_std": g_pf["std"] * p["std"], "design": g_pf["design"]}
         c = beta - beta_t
-        coef = jnp.maximum(0.0, state.lam - penalty * c)
-        # ∇L = ∇f/f₀ − max(0, λ − ρc)·∇β with ∇β = −∇Pf/φ(β).
-        grad = jax.tree_util.tree_map(lambda gf, gp: gf + coef * gp / pdf, f_grad, g_pf_u)
-        grad = jax.tree_util.tree_map(lambda gr, m: gr * m, grad, mask)
+        d_beta = jax.tree_util.tree_map(lambda gp, m: -m * gp / pdf, g_pf_u, mask)
+        f_grad = jax.tree_util.tree_map(lambda gf, m: gf * m, f_grad, mask)
+        if multiplier == "ls":
+            # Least-squares multiplier λ_LS = ⟨∇f, ∇β⟩/‖∇β‖² over the free
+            # parameters (N&W eq. 18.21), smoothed by an exponential average.
+            dots = [
+                jnp.sum(a * b)
+                for a, b in zip(
+                    jax.tree_util.tree_leaves(f_grad),
+                    jax.tree_util.tree_leaves(d_beta),
+                    strict=True,
+                )
+            ]
+            norms = [jnp.sum(b * b) for b in jax.tree_util.tree_leaves(d_beta)]
+            lam_ls = jnp.maximum(sum(dots), 0.0) / jnp.maximum(sum(norms), jnp.finfo(dtype).tiny)
+            lam_ls = jnp.where(jnp.isfinite(lam_ls), lam_ls, state.lam)
+            lam = state.lam + multiplier_ema * (lam_ls - state.lam)
+        else:
+            lam = state.lam
+        coef = jnp.maximum(0.0, lam - penalty * c)
+        # ∇L = ∇f/f₀ − max(0, λ − ρc)·∇β.
+        grad = jax.tree_util.tree_map(lambda gf, gb: gf - coef * gb, f_grad, d_beta)
         # optax mixes Python floats with int32 step counts: allow that under a
         # caller's strict promotion setting (our own arithmetic stays strict).
         with jax.numpy_dtype_promotion("standard"):
@@ -358,13 +398,14 @@ def make_yield_step(
         updates = jax.tree_util.tree_map(lambda u, m: u * m, updates, mask)
         params_u = optax.apply_updates(state.params_u, updates)
         params_u = _project(params_u, lo_hi)
-        lam = jnp.maximum(0.0, state.lam - eta * c)
+        if multiplier == "dual":
+            lam = jnp.maximum(0.0, state.lam - eta * c)
         record = {
             "yield": 1.0 - pf,
             "pf_se": pf_se,
             "beta": beta,
             "cost": f_val * cost_scale,
-            "multiplier": state.lam * cost_scale,
+            "multiplier": coef * cost_scale,
             "ess": ess,
             "tau": tau_k,
             "n_invalid": n_inv,
@@ -476,6 +517,8 @@ def reach_yield(
     tau_rel: float = 0.05,
     combine: str = "product",
     penalty: float = 10.0,
+    multiplier: str = "ls",
+    multiplier_ema: float = 0.2,
     dual_lr: float | None = None,
     importance: bool = True,
     defensive: float = 0.1,
@@ -512,7 +555,10 @@ def reach_yield(
       method: estimator for the Gaussian case, see :func:`failure_grad`.
       tau, tau_rel, combine: smoothing, see :func:`failure_grad`.
       penalty: augmented-Lagrangian penalty ρ > 0 on the normalised cost scale.
-      dual_lr: multiplier step η >= 0 (default ρ/10).
+      multiplier: "ls" (least-squares estimate, default) or "dual" (first-order
+        update); see the module docstring.
+      multiplier_ema: averaging weight of the "ls" estimate, in (0, 1].
+      dual_lr: multiplier step η >= 0 for "dual" (default ρ/10).
       importance: carry a cross-entropy-adapted shifted proposal (Gaussian case).
       defensive: weight of the target in the defensive IS mixture, in [0, 1).
       bounds: optional {"mean": (lo, hi), "std": (lo, hi)} box bounds (scalars or
@@ -545,6 +591,8 @@ def reach_yield(
         tau_rel=tau_rel,
         combine=combine,
         penalty=penalty,
+        multiplier=multiplier,
+        multiplier_ema=multiplier_ema,
         dual_lr=dual_lr,
         importance=importance,
         defensive=defensive,
