@@ -147,6 +147,40 @@ def _modes_from_points(res: FailureResult, g_fn, weights, lanes_cols: int) -> di
     return out
 
 
+def _lane_points_in_engine(scenario: Scenario, lay, dtype_name: str, *, key, **kwargs):
+    """Lane-level FORM design points mapped into every lane's slots of the engine u.
+
+    Lane u = [wafer S | die S | own P | laser Q]; lane i of the engine uses the shared
+    columns, its own P columns and the Q columns of laser i // lanes_per_laser.
+    Returns ([(u_engine, β, column 4·i + k)], lane evaluations spent).
+    """
+    form_kw = {
+        k: v
+        for k, v in kwargs.items()
+        if k in ("n_starts", "max_iter", "form_tol", "dtype", "max_evals")
+    }
+    res = estimate_rare(
+        lane_limit_state(scenario, dtype_name), dim=lay.lane_dim, key=key, method="form", **form_kw
+    )
+    d = res.diagnostics
+    s2, p, q = 2 * lay.n_shared, len(lay.lane), len(lay.laser)
+    own0 = s2
+    laser0 = s2 + lay.lanes * p
+    points = []
+    for u, beta, col in zip(
+        d["design_points"], d["design_betas"], d["design_columns"], strict=True
+    ):
+        u = np.asarray(u, np.float64)
+        for i in range(lay.lanes):
+            e = np.zeros(lay.engine_dim)
+            e[:s2] = u[:s2]
+            e[own0 + i * p : own0 + (i + 1) * p] = u[s2 : s2 + p]
+            li = i // lay.lanes_per_laser
+            e[laser0 + li * q : laser0 + (li + 1) * q] = u[s2 + p :]
+            points.append((e, float(beta), 4 * i + int(col)))
+    return points, res.n_evals
+
+
 def estimate_yield_rare(
     scenario: Scenario,
     *,
@@ -171,7 +205,9 @@ def estimate_yield_rare(
       (an engine evaluation is ``lanes_per_engine`` lane evaluations).
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (use estimate_yield for 'mc'), got {method!r}")
+        raise ValueError(
+            f"method must be one of {METHODS} (use estimate_yield for 'mc'), got {method!r}"
+        )
     if scenario.system.spare_lanes:
         raise ValueError(
             "rare-event methods need system.spare_lanes = 0 (k-of-n engines are not a union "
@@ -186,11 +222,21 @@ def estimate_yield_rare(
     lane_res = eng_res = None
     evals = 0
     if "lane" in levels:
-        lane_res = estimate_rare(lane_limit_state(scenario, dn), dim=lay.lane_dim, key=k_lane, method=method, **kwargs)
+        lane_res = estimate_rare(
+            lane_limit_state(scenario, dn), dim=lay.lane_dim, key=k_lane, method=method, **kwargs
+        )
         evals += lane_res.n_evals
     if "engine" in levels:
+        kw = dict(kwargs)
+        if method in ("is", "auto") and lay.lanes > 1:
+            # Engine failure is the union over lanes; lanes are copies of one another in
+            # u-space, so the lane-level design points, placed in each lane's slots, are
+            # the engine-level ones: FORM runs on the 48-D lane problem only.
+            pts, lane_form_evals = _lane_points_in_engine(scenario, lay, dn, key=k_lane, **kwargs)
+            kw.update(design_points=pts, prior_evals=0)
+            evals += lane_form_evals
         eng_res = estimate_rare(
-            engine_limit_state(scenario, dn), dim=lay.engine_dim, key=k_eng, method=method, **kwargs
+            engine_limit_state(scenario, dn), dim=lay.engine_dim, key=k_eng, method=method, **kw
         )
         evals += eng_res.n_evals * lay.lanes
     wall = time.perf_counter() - t0
@@ -207,12 +253,25 @@ def estimate_yield_rare(
     ref = eng_res if eng_res is not None else lane_res
     weights, attribution = _form_breakdown(ref, lay, engine=ref is eng_res)
     g_fn = engine_limit_state(scenario, dn) if ref is eng_res else lane_limit_state(scenario, dn)
-    modes = _modes_from_points(ref, g_fn, weights, 4 * lay.lanes if ref is eng_res else 4) if len(weights) else {}
+    modes = (
+        _modes_from_points(ref, g_fn, weights, 4 * lay.lanes if ref is eng_res else 4)
+        if len(weights)
+        else {}
+    )
     reliable = all(r.reliable for r in (lane_res, eng_res) if r is not None)
     return RareYieldResult(
-        lane=lane, engine=engine, switch=switch, method=method, reliable=reliable,
-        lane_result=lane_res, engine_result=eng_res, lane_evaluations=int(evals),
-        failure_modes=modes, attribution=attribution, wall_s=wall, seed=seed,
+        lane=lane,
+        engine=engine,
+        switch=switch,
+        method=method,
+        reliable=reliable,
+        lane_result=lane_res,
+        engine_result=eng_res,
+        lane_evaluations=int(evals),
+        failure_modes=modes,
+        attribution=attribution,
+        wall_s=wall,
+        seed=seed,
     )
 
 

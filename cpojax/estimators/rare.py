@@ -463,10 +463,44 @@ def _run_form(limit_state, key, dim: int, n_cols: int, opts: _Options) -> dict[s
     }
 
 
+def _given_points(design_points, dim: int, n_cols: int, method: str, prior_evals) -> dict[str, Any]:
+    """FORM stage replaced by design points the caller found (e.g. by symmetry).
+
+    Each entry is (u f[dim], β, column); ``prior_evals`` (the evaluations the caller
+    spent finding them) is counted in ``n_evals``.
+    """
+    if method == "form":
+        raise ValueError("design_points are for method 'is' or 'auto', not 'form'")
+    if (
+        isinstance(prior_evals, bool)
+        or not isinstance(prior_evals, (int, np.integer))
+        or prior_evals < 0
+    ):
+        raise ValueError(f"prior_evals must be an int >= 0, got {prior_evals!r}")
+    points = []
+    for entry in design_points:
+        u, beta, col = entry
+        u = np.asarray(u, np.float64)
+        if u.shape != (dim,):
+            raise ValueError(f"design_points: each point must have shape ({dim},), got {u.shape}")
+        if not 0 <= int(col) < n_cols:
+            raise ValueError(f"design_points: column must be in [0, {n_cols - 1}], got {col}")
+        points.append((u, float(beta), int(col)))
+    points.sort(key=lambda p: p[1])
+    pf_pts = [_norm_sf(b) for _, b, _ in points]
+    return {
+        "pf": float(1.0 - np.prod(1.0 - np.asarray(pf_pts))) if points else 0.0,
+        "n_evals": int(prior_evals),
+        "points": points,
+        "given": True,
+    }
+
+
 def _form_result(form: dict[str, Any]) -> FailureResult:
     pf = form["pf"]
     diag = {k: v for k, v in form.items() if k not in ("pf", "n_evals")}
     diag["design_points"] = [p for p, _, _ in form.pop("points", [])] or []
+    diag["design_columns"] = [c for _, _, c in diag["points"]]
     diag["design_betas"] = [b for _, b, _ in diag.pop("points")]
     diag["note"] = "FORM is a first-order approximation without sampling error; not validated."
     return FailureResult(
@@ -865,7 +899,10 @@ def estimate_rare(
         ``form_tol``: FORM tolerance in u units (1e-3 for float32, 1e-5 for float64);
         ``min_ess`` (30), ``max_weight_share`` (0.1): IS health thresholds;
         ``is_share`` (0.25): share of ``max_evals`` the IS stage of "auto" may use;
-        ``dtype`` (float32): sampling dtype.
+        ``dtype`` (float32): sampling dtype; ``design_points``: list of
+        (u f[dim], β, column) that replaces the FORM search (for "is"/"auto", e.g. found
+        on a smaller problem and mapped by symmetry), with ``prior_evals`` the
+        evaluations spent finding them (added to ``n_evals``).
 
     Returns:
       A :class:`FailureResult`; ``diagnostics`` holds design points, ESS, weight-tail
@@ -880,12 +917,18 @@ def estimate_rare(
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dim must be an int ≥ 1, got {dim!r}")
     dim = int(dim)
-    opts = _parse_options(dict(kwargs))
+    kwargs = dict(kwargs)
+    design_points = kwargs.pop("design_points", None)
+    prior_evals = kwargs.pop("prior_evals", 0)
+    opts = _parse_options(kwargs)
     n_cols = _check_limit_state(limit_state, dim, opts.dtype)
     k_form, k_is, k_ss = jax.random.split(key, 3)
     if method == "subset":
         return _run_subset(limit_state, k_ss, dim, opts.max_evals, opts)
-    form = _run_form(limit_state, k_form, dim, n_cols, opts)
+    if design_points is not None:
+        form = _given_points(design_points, dim, n_cols, method, prior_evals)
+    else:
+        form = _run_form(limit_state, k_form, dim, n_cols, opts)
     form["dim"] = dim
     if method == "form":
         form.pop("dim")
