@@ -274,6 +274,119 @@ def _yield_rare(args, sc) -> int:
     return 0
 
 
+def _cmd_sensitivity(args) -> int:
+    import os
+
+    from cpojax.scenario import atomic_write_text
+    from cpojax.sensitivity import sensitivity
+
+    sc = load_scenario(args.config, args.set)
+    res = sensitivity(sc, level=args.level, seed=args.seed, n=args.samples)
+    out = res.to_dict()
+    if args.out:
+        from cpojax import plots
+
+        os.makedirs(args.out, exist_ok=True)
+        atomic_write_text(os.path.join(args.out, "sensitivity.json"), json.dumps(out, indent=1))
+        top = [r for r in res.rows if r["elasticity"] != 0][:25]
+        plots.save_atomic(
+            plots.bar_ranked(
+                [r["key"] for r in top],
+                [r["elasticity"] for r in top],
+                xlabel=f"d({args.level} yield) / d(log parameter)",
+                title=f"Sensitivity of {args.level} yield (elasticity)",
+            ),
+            os.path.join(args.out, "sensitivity.png"),
+        )
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(
+        f"Sensitivity of {args.level} yield (smoothed yield {res.yield_smoothed:.4f}, "
+        f"{res.n} samples); elasticity = d yield / d log p, ± 1 standard error"
+    )
+    for title, pref in (
+        ("spreads (most negative = tighten first)", "spread."),
+        ("design values", "design."),
+    ):
+        rows = [r for r in res.rows if r["key"].startswith(pref) and r["elasticity"] != 0]
+        if pref == "spread.":
+            rows.sort(key=lambda r: r["elasticity"])
+        print(f"\n{title}:")
+        for r in rows[: args.top]:
+            print(
+                f"  {r['key']:<42} {r['elasticity']:+9.4f} ± {r['elasticity_se']:.4f}   (value {r['value']:g})"
+            )
+    return 0
+
+
+def _cmd_optimize(args) -> int:
+    import os
+
+    from cpojax.process_opt import optimize_process
+    from cpojax.scenario import atomic_write_text
+
+    sc = load_scenario(args.config, args.set)
+    res = optimize_process(
+        sc,
+        target_yield=args.target_yield,
+        level=args.level,
+        free=args.free or None,
+        seed=args.seed,
+        steps=args.steps,
+    )
+    out = res.to_dict()
+    if args.out:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from cpojax import plots
+
+        os.makedirs(args.out, exist_ok=True)
+        atomic_write_text(os.path.join(args.out, "optimize.json"), json.dumps(out, indent=1))
+        res.scenario.save(os.path.join(args.out, "optimized.toml"))
+        h = res.history
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        axes[0].plot(h["yield"])
+        axes[0].axhline(
+            res.target_yield
+            if args.level != "switch"
+            else res.target_yield ** (1 / sc.system.engines_per_switch),
+            color="k",
+            ls="--",
+        )
+        axes[0].set_title(f"{'engine' if args.level == 'switch' else args.level} yield per step")
+        axes[1].plot(h["beta"])
+        axes[1].set_title("β = Φ⁻¹(yield)")
+        axes[2].plot(h["cost"])
+        axes[2].set_title("cost [$ per engine + 1]")
+        for a in axes:
+            a.set_xlabel("step")
+        plots.save_atomic(fig, os.path.join(args.out, "trajectory.png"))
+    if args.json:
+        print(json.dumps(out))
+        return 0 if res.verified else 1
+    print(f"{'key':<38}{'before':>12}{'after':>12}{'cost before':>13}{'cost after':>12}")
+    for r in res.rows:
+        print(
+            f"{r['key']:<38}{r['before']:>12.4g}{r['after']:>12.4g}{r['cost_before']:>13.2f}{r['cost_after']:>12.2f}"
+        )
+    print(f"\ncost of the free items: {res.cost_before:.2f} → {res.cost_after:.2f} $/engine")
+    lo, hi = res.verified_ci
+    print(
+        f"verified {res.level} yield {res.verified_yield:.5f} [{lo:.5f}, {hi:.5f}] "
+        f"(crude MC on an independent seed) — target {res.target_yield}: "
+        f"{'REACHED' if res.verified else 'NOT REACHED at 95 % confidence'}"
+    )
+    if args.out:
+        print(
+            f"wrote {args.out}/optimized.toml (use with `cpojax yield --config`), optimize.json, trajectory.png"
+        )
+    return 0 if res.verified else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of the `cpojax` command."""
     p = argparse.ArgumentParser(
@@ -325,6 +438,34 @@ def build_parser() -> argparse.ArgumentParser:
         "form / is / subset / auto: rare-event estimators for ppm-level failure",
     )
     yp.set_defaults(func=_cmd_yield)
+
+    sp2 = sub.add_parser("sensitivity", help="gradient of yield wrt every spread and design value")
+    _add_scenario_args(sp2)
+    sp2.add_argument("--level", choices=("lane", "engine"), default="engine")
+    sp2.add_argument(
+        "--samples", type=int, default=8192, help="engines (or lanes) sampled, multiple of 8"
+    )
+    sp2.add_argument("--seed", type=int, default=0)
+    sp2.add_argument("--top", type=int, default=12, help="rows shown per section")
+    sp2.add_argument("--out", metavar="DIR", help="write sensitivity.json and sensitivity.png here")
+    sp2.set_defaults(func=_cmd_sensitivity)
+
+    op = sub.add_parser("optimize", help="process targets that reach a target yield at least cost")
+    _add_scenario_args(op)
+    op.add_argument("--target-yield", type=float, required=True, metavar="Y")
+    op.add_argument("--level", choices=("lane", "engine", "switch"), default="engine")
+    op.add_argument(
+        "--free",
+        nargs="+",
+        metavar="KEY",
+        help="scenario keys that may move (default: a curated set)",
+    )
+    op.add_argument("--steps", type=int, default=150)
+    op.add_argument("--seed", type=int, default=0)
+    op.add_argument(
+        "--out", metavar="DIR", help="write optimized.toml, optimize.json and trajectory.png"
+    )
+    op.set_defaults(func=_cmd_optimize)
     return p
 
 
