@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cpojax.estimators.gradients import failure_grad
 from cpojax.estimators.result import FailureResult, InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson, norm_ppf, wilson
 
@@ -17,6 +18,7 @@ __all__ = [
     "InvalidModelOutput",
     "clopper_pearson",
     "estimate_failure",
+    "failure_grad",
     "norm_ppf",
     "wilson",
 ]
