@@ -178,8 +178,16 @@ def _truncate_cols(u, ks: np.ndarray):
         return u
     lo = np.asarray([_phi_host(-float(k)) for k in ks[cols]])
     sub = u[..., cols]
-    p = jnp.asarray(lo, u.dtype) + ndtr(sub) * jnp.asarray(1.0 - 2.0 * lo, u.dtype)
+    p = _row(jnp.asarray(lo, u.dtype), sub) + ndtr(sub) * _row(
+        jnp.asarray(1.0 - 2.0 * lo, u.dtype), sub
+    )
     return u.at[..., cols].set(ndtri(p).astype(u.dtype))
+
+
+def _row(v, like):
+    """Per-column vector v[c] reshaped to broadcast explicitly against like[..., c]
+    (the test suite runs with rank promotion set to "raise")."""
+    return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
 def _cholesky(entries, columns: list[str]) -> np.ndarray | None:
@@ -313,8 +321,9 @@ def _build(
         _truncate_cols(own, ks[var_o]),
     )
     dt = w.dtype
-    shared = sw[var_s].astype(dt) * w + sd[var_s].astype(dt) * d  # [..., S]
-    dev = shared[..., None, shared_col] + sl[var_f].astype(dt) * own[..., own_col]  # [..., L, F]
+    shared = _row(sw[var_s].astype(dt), w) * w + _row(sd[var_s].astype(dt), d) * d  # [..., S]
+    own_f = own[..., own_col]
+    dev = shared[..., None, shared_col] + _row(sl[var_f].astype(dt), own_f) * own_f  # [..., L, F]
     return Deviations(**{f: dev[..., i] for i, f in enumerate(fields)})
 
 
@@ -382,9 +391,12 @@ def standardized(scenario: Scenario, u) -> dict[str, jax.Array]:
     dt = u.dtype
     tot = jnp.sqrt(sw**2 + sd**2 + sl**2).astype(dt)
     safe = jnp.where(tot > 0, tot, 1.0)
-    shared = sw[var_s].astype(dt) * w + sd[var_s].astype(dt) * d
-    z = (shared[..., None, shared_col] + sl[var_f].astype(dt) * own[..., own_col]) / safe[var_f]
-    z = jnp.where(tot[var_f] > 0, z, 0.0)
+    shared = _row(sw[var_s].astype(dt), w) * w + _row(sd[var_s].astype(dt), d) * d
+    own_f = own[..., own_col]
+    z = (shared[..., None, shared_col] + _row(sl[var_f].astype(dt), own_f) * own_f) / _row(
+        safe[var_f], own_f
+    )
+    z = jnp.where(_row(tot[var_f], own_f) > 0, z, 0.0)
     out = {}
     for vi, var in enumerate(VARIABLES):
         cols = np.flatnonzero(var_f == vi)

@@ -30,9 +30,8 @@ def _no_persistent_cache(monkeypatch):
 
 @pytest.fixture
 def allow_rank_promotion():
-    """`yield` goes through cpojax/variation.py, which breaks under the suite's rank
-    promotion "raise" (xfail-marked in tests/test_variation.py)."""
-    with jax.numpy_rank_promotion("allow"):
+    """Strict rank promotion, explicitly (variation.py once broadcast implicitly)."""
+    with jax.numpy_rank_promotion("raise"):
         yield
 
 

@@ -32,11 +32,9 @@ SPREADS = [f.name for f in dataclasses.fields(Spreads)]
 
 @pytest.fixture(autouse=True)
 def _allow_rank_promotion():
-    """Work around the rank-promotion bug of cpojax/variation.py (see
-    test_engine_deviations_under_strict_rank_promotion): the library broadcasts
-    per-column σ vectors against [..., cols] arrays implicitly, which the suite's
-    strict setting (conftest: rank promotion "raise") rejects."""
-    with jax.numpy_rank_promotion("allow"):
+    """Keep the suite's strict rank promotion explicit for every variation test
+    (a regression test for implicit [cols] vs [..., cols] broadcasting)."""
+    with jax.numpy_rank_promotion("raise"):
         yield
 
 
@@ -85,16 +83,7 @@ def _truncated_var(k: float) -> float:
     return 1.0 - 2.0 * k * phi / mass
 
 
-# --------------------------------------------------------------------------- bug marker
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG cpojax/variation.py:181 (_truncate_cols), :316-317 (_build), :385-386 "
-    "(standardized): σ vectors of shape [cols] are broadcast implicitly against [..., cols] "
-    "arrays, so engine_deviations / lane_deviations / standardized / estimate_yield raise "
-    "under the suite's jax_numpy_rank_promotion='raise' (architecture.md habit 7). "
-    "Expected: explicit broadcasting (e.g. x[None, :] or jnp.broadcast_to).",
-)
+# --------------------------------------------------------------------------- strict broadcasting
 def test_engine_deviations_under_strict_rank_promotion():
     sc = Scenario.default()
     u = jax.ShapeDtypeStruct((3, variation.layout(sc).engine_dim), jnp.float64)

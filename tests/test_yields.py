@@ -27,15 +27,14 @@ LASER_SPREADS = ("laser_power_db", "laser_wavelength_nm", "els_loss_db")
 
 @pytest.fixture(autouse=True)
 def _allow_rank_promotion():
-    """Work around the rank-promotion bug of cpojax/variation.py (xfail-marked in
-    tests/test_variation.py::test_engine_deviations_under_strict_rank_promotion)."""
-    with jax.numpy_rank_promotion("allow"):
+    """Strict rank promotion, explicitly (variation.py once broadcast implicitly)."""
+    with jax.numpy_rank_promotion("raise"):
         yield
 
 
 @pytest.fixture(scope="module")
 def default_16k():
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return estimate_yield(Scenario.default(), seed=0, n_engines=16_384)
 
 
