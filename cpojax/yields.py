@@ -291,6 +291,7 @@ def estimate_yield(
     progress: Callable[[int, int], None] | None = None,
     state: dict | None = None,
     checkpoint: Callable[[dict], None] | None = None,
+    devices=None,
 ) -> YieldResult:
     """Monte Carlo yield of lanes, engines and switches, with failure breakdown.
 
@@ -308,6 +309,9 @@ def estimate_yield(
       checkpoint: called after each chunk with a small JSON-friendly dict
         (next block and counters) that ``state=`` accepts; resuming from it gives
         the same result as an uninterrupted run.
+      devices: None, a device count or a list of devices to shard each chunk's
+        blocks over (``chunk_blocks`` must be a multiple); results are identical
+        for any device count.
 
     Returns:
       :class:`YieldResult`.
@@ -356,6 +360,7 @@ def estimate_yield(
         init=init,
         progress=_progress,
         args=(scenario,),
+        devices=devices,
     )
     wall = elapsed + time.perf_counter() - t0
     return _finish(scenario, totals, n_blocks, seed, wall)

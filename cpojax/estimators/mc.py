@@ -60,11 +60,28 @@ def _chunk_function(fn: Callable, chunk_blocks: int) -> Callable:
     per chunk size (jit's own cache then keys on the key's type and shape).
     """
 
-    def chunk(key, start_block, args):
-        idx = start_block + jnp.arange(chunk_blocks, dtype=jnp.uint32)
+    def chunk(key, idx, args):
         return jax.vmap(lambda k, b: fn(k, b, *args), in_axes=(None, 0))(key, idx)
 
     return jax.jit(chunk)
+
+
+def _placement(devices):
+    """(block-index sharding, replicated sharding) over `devices`, or (None, None)."""
+    if devices is None:
+        return None, None
+    devs = (
+        list(jax.devices()[: int(devices)])
+        if isinstance(devices, int | np.integer)
+        else list(devices)
+    )
+    if len(devs) < 1:
+        raise ValueError("devices must name at least one device")
+    if isinstance(devices, int | np.integer) and len(devs) != int(devices):
+        raise ValueError(f"devices={devices} but only {len(jax.devices())} devices are available")
+    mesh = jax.sharding.Mesh(np.asarray(devs), ("blocks",))
+    P = jax.sharding.PartitionSpec
+    return jax.sharding.NamedSharding(mesh, P("blocks")), jax.sharding.NamedSharding(mesh, P())
 
 
 def _check_int(name: str, value: Any, lo: int) -> int:
@@ -84,6 +101,7 @@ def stream_counts(
     progress: Callable[[int, Any], None] | None = None,
     stop: Callable[[int, Any], bool] | None = None,
     args: tuple = (),
+    devices=None,
 ) -> tuple[Any, int]:
     """Sum integer counts ``fn(key, b)`` over blocks ``b = start_block … n_blocks − 1``.
 
@@ -114,6 +132,10 @@ def stream_counts(
       args: extra pytree arguments passed as ``fn(key, b, *args)``; they are traced
         (not baked into the compiled code), so a module-level ``fn`` is compiled
         once and reused for every value of ``args`` with the same structure.
+      devices: None (default device), a device count, or a list of devices: the
+        blocks of each chunk are sharded across them (``chunk_blocks`` must be a
+        multiple of the device count). Block b still draws from ``fold_in(key, b)``,
+        so the totals are bit-identical for any number of devices.
 
     Returns:
       ``(totals, next_block)``: totals as a pytree of numpy int64 arrays (structure
@@ -130,7 +152,24 @@ def stream_counts(
     if n_blocks >= 2**32:
         raise ValueError(f"n_blocks must be < 2**32 (uint32 block index), got {n_blocks}")
 
-    chunk = _chunk_function(fn, chunk_blocks)
+    chunk_fn = _chunk_function(fn, chunk_blocks)
+    block_sharding, replicated = _placement(devices)
+    if block_sharding is not None:
+        n_dev = block_sharding.mesh.size
+        if chunk_blocks % n_dev:
+            raise ValueError(
+                f"chunk_blocks ({chunk_blocks}) must be a multiple of the device count ({n_dev})"
+            )
+        key = jax.device_put(key, replicated)
+        args = jax.device_put(args, replicated)
+
+    def chunk(key, start, args):
+        idx = np.arange(start, start + chunk_blocks, dtype=np.uint32)
+        idx = (
+            jax.device_put(idx, block_sharding) if block_sharding is not None else jnp.asarray(idx)
+        )
+        return chunk_fn(key, idx, args)
+
     if init is None:
         shapes = jax.eval_shape(lambda k, b: fn(k, b, *args), key, jnp.uint32(0))
         totals = jax.tree.map(lambda s: np.zeros(s.shape, np.int64), shapes)
@@ -138,12 +177,12 @@ def stream_counts(
         totals = jax.tree.map(lambda a: np.asarray(a, np.int64).copy(), init)
 
     done = start_block
-    pending = chunk(key, jnp.uint32(done), args) if done < n_blocks else None
+    pending = chunk(key, done, args) if done < n_blocks else None
     while pending is not None:
         this_start = done
         next_start = this_start + chunk_blocks
         # Dispatch the next chunk first (async), then read this one back.
-        nxt = chunk(key, jnp.uint32(next_start), args) if next_start < n_blocks else None
+        nxt = chunk(key, next_start, args) if next_start < n_blocks else None
         per_block = jax.tree.map(lambda a: np.asarray(a, np.int64), jax.device_get(pending))
         n_use = min(chunk_blocks, n_blocks - this_start)
         per_block = jax.tree.map(lambda a, n=n_use: a[:n], per_block)
@@ -240,6 +279,7 @@ def estimate_mc(
     generator: str = "threefry",
     state: dict | None = None,
     return_state: bool = False,
+    devices=None,
 ) -> FailureResult | tuple[FailureResult, dict]:
     """Crude Monte Carlo estimate of Pf = P[min_k g_k(U) < 0], U ~ N(0, I_dim).
 
@@ -280,6 +320,8 @@ def estimate_mc(
         ``n`` (or the adaptive budget) with bit-identical results to an
         uninterrupted run.
       return_state: also return the state (a small JSON-friendly dict).
+      devices: shard each chunk's blocks over this many (or these) devices; the
+        result is bit-identical for any device count (see :func:`stream_counts`).
 
     Returns:
       A :class:`FailureResult` (method "mc"); with ``return_state`` a tuple
@@ -372,6 +414,7 @@ def estimate_mc(
         init=init,
         progress=None if progress is None else report,
         stop=stop,
+        devices=devices,
     )
     wall = time.perf_counter() - t0
 
