@@ -268,7 +268,7 @@ def test_memory_flat_in_n_and_single_compile():
     chunk = mc_mod._chunk_function(mc_mod._mc_block_fn(g, 2, jnp.dtype("float32"), "hash"), cb)
     assert chunk._cache_size() == 1
     # Device memory of a chunk: bounded by a few chunks of normals, not by n.
-    mem = chunk.lower(key, jnp.uint32(0)).compile().memory_analysis()
+    mem = chunk.lower(key, jnp.arange(cb, dtype=jnp.uint32), ()).compile().memory_analysis()
     chunk_bytes = cb * BLOCK * 2 * 4
     if mem is not None:
         assert mem.temp_size_in_bytes + mem.output_size_in_bytes < 8 * chunk_bytes
