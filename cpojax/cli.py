@@ -163,6 +163,7 @@ def _cmd_yield(args) -> int:
         progress=lambda d, t: bar(d, t, lanes),
         state=state,
         checkpoint=checkpoint if state_path else None,
+        devices=args.devices,
     )
     out = res.to_dict()
     if args.out:
@@ -431,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     yp.add_argument("--quiet", action="store_true", help="no progress bar")
     yp.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="D",
+        help="shard each chunk over D devices (chunk-blocks must be a multiple; same numbers for any D)",
+    )
+    yp.add_argument(
         "--method",
         choices=("mc", "form", "is", "subset", "auto"),
         default="mc",
@@ -460,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="scenario keys that may move (default: a curated set)",
     )
-    op.add_argument("--steps", type=int, default=150)
+    op.add_argument("--steps", type=int, default=200)
     op.add_argument("--seed", type=int, default=0)
     op.add_argument(
         "--out", metavar="DIR", help="write optimized.toml, optimize.json and trajectory.png"

@@ -130,10 +130,10 @@ def optimize_process(
     free: Sequence[str] | None = None,
     costs: Mapping[str, tuple[str, float]] | None = None,
     seed: int = 0,
-    steps: int = 150,
+    steps: int = 200,
     n_per_step: int = 1024,
     n_verify: int = 65_536,
-    learning_rate: float = 0.03,
+    learning_rate: float = 0.1,
     importance: bool | None = None,
 ) -> ProcessOptResult:
     """Find process targets reaching `target_yield` at least cost, then verify them.
