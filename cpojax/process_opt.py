@@ -217,6 +217,8 @@ def optimize_process(
         vals = {k: float(v) for k, v in to_values(design).items()}
         return scenario.replace(vals)
 
+    verification = {}
+
     def verify_fn(_key, params):
         from cpojax.yields import estimate_yield
 
@@ -226,8 +228,12 @@ def optimize_process(
             seed=seed + 1_000_003,
             n_engines=max(4096, n_verify // (8 if level == "lane" else 1)),
         )
+        verification["result"] = res
         if level == "lane":
-            return int(res.counts["lane_fail"]), int(res.n_lanes)
+            # Lanes of one engine share its variation: an exact binomial interval on
+            # n_lanes would be too narrow, so pass the design-effect-adjusted counts.
+            deff = res.lane_design_effect
+            return round(int(res.counts["lane_fail"]) / deff), max(1, round(res.n_lanes / deff))
         return int(res.counts["engine_fail"]), int(res.n_engines)
 
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.05)
@@ -261,7 +267,10 @@ def optimize_process(
                 "cost_after": float(_item_cost(kind, c, after[k], v0[k])),
             }
         )
-    vy, (lo, hi) = res.verified_yield, res.verified_ci
+    # Report the verification's own estimate and interval (for lanes: the unrounded
+    # yield with the clustering-corrected interval of estimate_yield).
+    ver = verification["result"]
+    vy, (lo, hi) = ver.lane if level == "lane" else ver.engine
     if level == "switch":
         e = scenario.system.engines_per_switch
         vy, lo, hi = vy**e, lo**e, hi**e
@@ -275,7 +284,7 @@ def optimize_process(
         cost_after=sum(r["cost_after"] for r in rows),
         verified_yield=vy,
         verified_ci=(lo, hi),
-        n_verify=res.n_verify,
+        n_verify=ver.n_lanes if level == "lane" else ver.n_engines,
         history=hist,
         n_compiles=res.n_compiles,
     )

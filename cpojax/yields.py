@@ -80,6 +80,7 @@ class YieldResult:
     counts: dict[str, Any]
     wall_s: float
     lane_samples_per_s: float
+    lane_design_effect: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --json` object)."""
@@ -102,6 +103,7 @@ class YieldResult:
             "seed": self.seed,
             "wall_s": self.wall_s,
             "lane_samples_per_s": self.lane_samples_per_s,
+            "lane_design_effect": self.lane_design_effect,
         }
 
 
@@ -276,6 +278,7 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
         counts=counts,
         wall_s=wall,
         lane_samples_per_s=(n_lanes / wall if wall > 0 else float("nan")),
+        lane_design_effect=float(deff),
     )
 
 

@@ -40,9 +40,8 @@ OPT_FREE = [RING_DIE, BIAS]
 
 @pytest.fixture(autouse=True)
 def _allow_rank_promotion():
-    """Work around the rank-promotion bug of cpojax/variation.py (xfail-marked in
-    tests/test_variation.py::test_engine_deviations_under_strict_rank_promotion)."""
-    with jax.numpy_rank_promotion("allow"):
+    """Strict rank promotion, explicitly (variation.py once broadcast implicitly)."""
+    with jax.numpy_rank_promotion("raise"):
         yield
 
 
@@ -67,25 +66,25 @@ def rare_sc():
 @pytest.fixture(scope="module")
 def rare_form(rare_sc):
     # FORM first: "auto" below reuses its compiled search kernel.
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return estimate_yield_rare(rare_sc, method="form", levels=("lane",), seed=7)
 
 
 @pytest.fixture(scope="module")
 def rare_auto(rare_sc, rare_form):
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return estimate_yield_rare(rare_sc, method="auto", levels=("lane",), seed=7)
 
 
 @pytest.fixture(scope="module")
 def rare_crude(rare_sc):
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return estimate_yield(rare_sc, seed=8, n_engines=65_536)
 
 
 @pytest.fixture(scope="module")
 def sens(default_sc):
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return sensitivity(default_sc, level="lane", keys=SENS_KEYS, n=4096, seed=0)
 
 
@@ -109,7 +108,7 @@ def heater_fd(default_sc):
     sc_p = default_sc.replace({HEATER: v + FD_H})
     sc_m = default_sc.replace({HEATER: v - FD_H})
     diffs, disc, n_tot, deffs = [], 0, 0, []
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         for s in FD_SEEDS:
             rp = estimate_yield(sc_p, seed=s, n_engines=4096)
             rm = estimate_yield(sc_m, seed=s, n_engines=4096)
@@ -134,7 +133,7 @@ def heater_fd(default_sc):
 
 @pytest.fixture(scope="module")
 def opt(default_sc):
-    with jax.numpy_rank_promotion("allow"):
+    with jax.numpy_rank_promotion("raise"):
         return optimize_process(
             default_sc,
             target_yield=0.95,
@@ -324,15 +323,6 @@ def test_optimize_process_costs(opt):
     assert opt.cost_after <= opt.cost_before + 1e-9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG cpojax/process_opt.py verify_fn (level 'lane'): returns "
-    "(counts['lane_fail'], n_lanes) and reach_yield builds a Clopper-Pearson interval "
-    "as if the 65536 lanes were independent, but they come from 8192 engines whose "
-    "lanes share wafer/die deviations (design effect > 1); estimate_yield's own lane "
-    "interval corrects for that. Expected: the verified lane interval is at least as "
-    "wide as estimate_yield's lane interval on the same samples.",
-)
 def test_optimize_process_lane_verification_accounts_for_clustering(opt):
     # the verification run itself, repeated: same scenario, seed and size
     ref = estimate_yield(opt.scenario, seed=0 + 1_000_003, n_engines=65_536 // 8)
