@@ -408,7 +408,7 @@ class Window:
     laser_temp_max_c: float = _p(55.0, "°C", -55.0, 150.0, "highest ELS laser temperature")
 
 
-@_pytree()
+@_pytree(static=("allow_order_hop",))
 class Limits:
     """Pass criteria of a lane (the heater maximum is a design value: design.ring.heater_max_mw)."""
 
@@ -425,6 +425,14 @@ class Limits:
     er_floor_db: float = _p(3.5, "dB", 0.0, 30.0, "minimum dynamic extinction ratio", "S")
     power_budget_pj_per_bit: float = _p(
         6.0, "pJ/bit", 0.0, 1000.0, "lane electrical power budget", "S2", lo_open=True
+    )
+    allow_order_hop: bool = _p(
+        False,
+        "",
+        0,
+        0,
+        "true: the lock may hop to the next resonance order inside the window (traffic hit); "
+        "false: one order must stay lockable over the whole window (hitless)",
     )
 
 
@@ -549,6 +557,12 @@ class Scenario:
                 f"system.spare_lanes must be in [0, lanes_per_engine − 1 = {s.lanes_per_engine - 1}], "
                 f"got {s.spare_lanes}"
             )
+        ber_max = 0.375 if s.modulation == "pam4" else 0.5
+        if not self.limits.ber_threshold < ber_max:
+            raise ScenarioError(
+                f"limits.ber_threshold must be in (0, {ber_max}) for {s.modulation.upper()} "
+                f"(where the Gaussian BER formula reaches Q = 0), got {self.limits.ber_threshold}"
+            )
         for level in ("wafer", "die", "lane"):
             entries = getattr(self.correlation, level)
             if entries:
@@ -636,6 +650,8 @@ def _suggest(key: str) -> str:
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
+    if meta.get("lo") == 0 and meta.get("hi") == 0 and not meta.get("choices"):
+        return "true or false"
     if meta.get("choices"):
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     lo, hi = meta["lo"], meta["hi"]
@@ -646,6 +662,10 @@ def _range_text(meta: Mapping[str, Any]) -> str:
 
 
 def _check_value(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{key} must be true or false; got {value!r}")
+        return value
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ScenarioError(f"{key} must be a string, {_range_text(meta)}; got {value!r}")

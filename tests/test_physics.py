@@ -902,10 +902,29 @@ def test_lock_margin_continuous_and_signed():
             )
         )
         assert got == pytest.approx(want, abs=1e-12)
-    # a heater covering more than an FSR always locks (the lock may hop orders)
-    g_big = np.asarray(
+    # order hop allowed: a heater covering more than an FSR always locks
+    g_hop = np.asarray(
+        ring.lock_margin_nm(
+            s_min_nm=f64(s_min),
+            s_max_nm=f64(s_min + span),
+            fsr_nm=fsr,
+            range_nm=13.0,
+            allow_order_hop=True,
+        )
+    )
+    assert np.all(g_hop > 0)
+    # hitless (default): the same heater must also cover the window span within one order,
+    # so it still fails part of the period ...
+    g_hitless = np.asarray(
         ring.lock_margin_nm(
             s_min_nm=f64(s_min), s_max_nm=f64(s_min + span), fsr_nm=fsr, range_nm=13.0
+        )
+    )
+    np.testing.assert_array_equal(g_hitless >= 0, x <= 13.0 - span)
+    # ... and always locks only once R − Δ >= FSR
+    g_big = np.asarray(
+        ring.lock_margin_nm(
+            s_min_nm=f64(s_min), s_max_nm=f64(s_min + span), fsr_nm=fsr, range_nm=18.5
         )
     )
     assert np.all(g_big > 0)

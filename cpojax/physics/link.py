@@ -282,7 +282,11 @@ def lane_budget(
     heater_worst = ring.heater_power_mw(shift_nm=worst_shift, efficiency_nm_per_mw=eta0)
     lock_mw = (
         ring.lock_margin_nm(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr0, range_nm=rg.heater_max_mw * eta0
+            s_min_nm=s_min,
+            s_max_nm=s_max,
+            fsr_nm=fsr0,
+            range_nm=rg.heater_max_mw * eta0,
+            allow_order_hop=limits.allow_order_hop,
         )
         / eta0
     )

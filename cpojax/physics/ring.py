@@ -192,17 +192,21 @@ def window_worst_shift_nm(*, s_min_nm, s_max_nm, fsr_nm):
     return jnp.where(k_max > k_min, fsr_nm, inside)
 
 
-def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm):
+def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm, allow_order_hop: bool = False):
     """Continuous thermal-lock margin over a temperature window [nm of heater shift].
 
     The unwrapped required shift spans [s_min, s_max] over the window (span
-    Δ = s_max − s_min). The heater covers [0, R] (R = η_h·P_max). With
-    x = s_min mod FSR, the lane locks at every temperature iff x + Δ <= R (then no
-    order boundary is crossed since R < FSR), or always when R >= FSR (the lock may
-    hop to the next order). The pass set in x is the interval [0, w], w = R − Δ,
-    repeated every FSR. The margin is the signed distance of x to that set's edges::
+    Δ = s_max − s_min). The heater covers [0, R] (R = η_h·P_max). Hitless lock
+    (default): one resonance order k must stay lockable at every temperature,
+    [s_min − k·FSR, s_max − k·FSR] ⊂ [0, R]; with x = s_min mod FSR and w = R − Δ
+    that is x ∈ [0, w] (repeated every FSR), or any x when w >= FSR. With
+    ``allow_order_hop`` the lock may release and re-acquire the next order inside
+    the window (the resonance sweeps across the laser: a traffic hit), and any
+    heater with R >= FSR passes. The margin is the signed distance of x to the
+    edges of the pass set::
 
-        tri = max(min(x, w − x), min(x − FSR, w − x + FSR)),   g = max(tri, R − FSR),
+        tri = max(min(x, w − x), min(x − FSR, w − x + FSR)),
+        g = max(tri, w − FSR)   (hitless)   or   max(tri, R − FSR)   (order hop),
 
     which is >= 0 exactly on the pass set, continuous in x across the wrap
     (x = 0 ≡ FSR), in w and in R, and crosses zero at both edges: the red edge
@@ -214,7 +218,7 @@ def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm):
     x = jnp.mod(s_min_nm, fsr_nm)
     w = range_nm - (s_max_nm - s_min_nm)
     tri = jnp.maximum(jnp.minimum(x, w - x), jnp.minimum(x - fsr_nm, w - x + fsr_nm))
-    return jnp.maximum(tri, range_nm - fsr_nm)
+    return jnp.maximum(tri, (range_nm if allow_order_hop else w) - fsr_nm)
 
 
 def heater_power_mw(*, shift_nm, efficiency_nm_per_mw):
