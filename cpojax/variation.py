@@ -59,17 +59,25 @@ class Variable:
       fields: Deviations fields it sets (one per component).
       groups: for each field, the index of the shared (wafer/die) normal it uses;
         e.g. the six fiber offsets share two die-level normals (array shift x, y).
-      per_laser: lane-level component drawn per laser, not per lane.
+      per_laser: lane-level component drawn per laser, not per lane: True for all
+        fields, or the tuple of fields that sit before the laser's 1:N splitter
+        (the laser-in coupler feeds every lane of its laser).
     """
 
     name: str
     fields: tuple[str, ...]
     groups: tuple[int, ...]
-    per_laser: bool = False
+    per_laser: bool | tuple[str, ...] = False
 
     @property
     def n_groups(self) -> int:
         return max(self.groups) + 1
+
+    def is_laser(self, field: str) -> bool:
+        """Whether `field`'s lane-level component is drawn per laser."""
+        return self.per_laser is True or (
+            isinstance(self.per_laser, tuple) and field in self.per_laser
+        )
 
 
 def _one(name: str, *, per_laser: bool = False) -> Variable:
@@ -88,8 +96,14 @@ VARIABLES: tuple[Variable, ...] = (
             "offset_rx_y_um",
         ),
         (0, 1, 0, 1, 0, 1),
+        per_laser=("offset_in_x_um", "offset_in_y_um"),
     ),
-    Variable("coupler_loss_db", ("coupler_in_db", "coupler_out_db", "coupler_rx_db"), (0, 0, 0)),
+    Variable(
+        "coupler_loss_db",
+        ("coupler_in_db", "coupler_out_db", "coupler_rx_db"),
+        (0, 0, 0),
+        per_laser=("coupler_in_db",),
+    ),
     _one("laser_power_db", per_laser=True),
     _one("laser_wavelength_nm", per_laser=True),
     _one("els_loss_db", per_laser=True),
@@ -151,8 +165,8 @@ class Layout:
 @functools.lru_cache(maxsize=64)
 def _layout(lanes: int, lanes_per_laser: int) -> Layout:
     shared = tuple((v.name, g) for v in VARIABLES for g in range(v.n_groups))
-    lane = tuple((v.name, f) for v in VARIABLES if not v.per_laser for f in v.fields)
-    laser = tuple((v.name, f) for v in VARIABLES if v.per_laser for f in v.fields)
+    lane = tuple((v.name, f) for v in VARIABLES for f in v.fields if not v.is_laser(f))
+    laser = tuple((v.name, f) for v in VARIABLES for f in v.fields if v.is_laser(f))
     return Layout(lanes, lanes_per_laser, shared, lane, laser)
 
 
@@ -215,12 +229,13 @@ def _correlate(u, chol: np.ndarray | None, cols: list[int]):
     return u.at[..., cols].set(mixed)
 
 
+_N_FIELDS = {v.name: len(v.fields) for v in VARIABLES}
+
+
 def _single_columns(pairs) -> tuple[list[str], list[int]]:
-    counts: dict[str, int] = {}
-    for v, _ in pairs:
-        counts[v] = counts.get(v, 0) + 1
-    names = [v for v, _ in pairs if counts[v] == 1]
-    cols = [i for i, (v, _) in enumerate(pairs) if counts[v] == 1]
+    """Columns of single-component variables (the only ones that may be correlated)."""
+    names = [v for v, _ in pairs if _N_FIELDS.get(v, 2) == 1]
+    cols = [i for i, (v, _) in enumerate(pairs) if _N_FIELDS.get(v, 2) == 1]
     return names, cols
 
 

@@ -101,7 +101,16 @@ def test_layout_dims_match_deviations_fields():
     laser_fields = [f for _, f in lay.laser]
     # Every Deviations field is driven by exactly one lane or laser column.
     assert sorted(lane_fields + laser_fields) == sorted(fields)
-    assert set(laser_fields) == {"laser_power_db", "laser_wavelength_nm", "els_loss_db"}
+    # Laser quantities and everything before the 1:N splitter (the laser-in coupler)
+    # vary per laser.
+    assert set(laser_fields) == {
+        "laser_power_db",
+        "laser_wavelength_nm",
+        "els_loss_db",
+        "offset_in_x_um",
+        "offset_in_y_um",
+        "coupler_in_db",
+    }
     # Shared columns: one per variable, two for the fiber offsets (array shift x, y).
     assert lay.n_shared == len(variation.VARIABLES) + 1
     assert lay.lanes == 8 and lay.lanes_per_laser == 4 and lay.n_lasers == 2
@@ -200,9 +209,14 @@ def test_fiber_offsets_share_die_component_per_axis():
             # same lane, two couplers: only the fiber array's die-level shift is shared
             c = _cov(axis[a][:, 0], axis[b][:, 0])
             assert abs(c - c_die) < K * se_c, (a, b, c, c_die)
-        # two lanes of one coupler: the same die-level shift
-        c = _cov(axis[0][:, 0], axis[0][:, 3])
-        assert abs(c - c_die) < K * se_c
+        # two lanes on different lasers, one coupler: the same die-level shift only
+        for a in range(3):
+            c = _cov(axis[a][:, 0], axis[a][:, 4])
+            assert abs(c - c_die) < K * se_c, (a, c, c_die)
+        # the laser-in coupler sits before the 1:4 splitter: one coupler per laser,
+        # so lanes 0..3 see the same laser-in offset
+        np.testing.assert_array_equal(np.asarray(axis[0][:, 0]), np.asarray(axis[0][:, 3]))
+        assert not np.array_equal(np.asarray(axis[1][:, 0]), np.asarray(axis[1][:, 3]))
     se0 = math.sqrt(var_tot**2 / n)
     for a in range(3):
         for b in range(3):
