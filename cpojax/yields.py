@@ -16,17 +16,20 @@ Levels:
 * engine yield = engines with at most ``spare_lanes`` failing lanes / engines
   (engines are i.i.d.: exact Clopper-Pearson);
 * switch yield = engine_yield ** engines_per_switch: a switch is assembled from
-  engines drawn from the population, so its engines are independent; the
-  interval maps the engine interval through the same monotone power, which keeps
-  its exact coverage.
+  engines drawn from the population (many wafers), so its engines are independent;
+  the interval maps the engine interval through the same monotone power, which
+  keeps its exact coverage. If the engines of one switch came from one wafer, the
+  wafer-level variation would correlate them and the true switch yield would be
+  higher (E[y_w^N] >= E[y_w]^N); this model does not cover that assembly flow.
 
 Failure breakdown: per limit state, the share of failing lanes that violate it
 (shares can sum to more than 1: a lane can fail several); per variable, the
 excess E[z² | fail] − 1 of its standardized deviation z among failing lanes
 (0 for a variable unrelated to the failures, since z ~ N(0, 1) unconditionally)
 and its mean E[z | fail]; and the die-level share: a failing engine counts as
-die-level when its lane evaluated with only the engine-wide (wafer + die)
-deviations already fails, i.e. no lane of that engine could have passed.
+die-level when its median lane (only the engine-wide wafer + die deviations,
+lane and laser deviations at zero) already fails, i.e. the shared variation alone
+sinks a typical lane of that engine.
 """
 
 from __future__ import annotations
@@ -198,11 +201,44 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
     return fn
 
 
+def _run_fingerprint(scenario: Scenario, key, dtype, generator: str, n_blocks: int) -> str:
+    """Hash of everything that determines a run's numbers (for safe resumes)."""
+    import hashlib
+
+    kd = np.asarray(jax.random.key_data(key)).tobytes()
+    text = f"{scenario.to_toml(comments=False)}|{jnp.dtype(dtype).name}|{generator}|{n_blocks}"
+    return hashlib.sha256(text.encode() + kd).hexdigest()
+
+
 def _check_args(n_engines: int, chunk_blocks: int | None):
     if isinstance(n_engines, bool) or not isinstance(n_engines, int) or n_engines < 1:
         raise ValueError(f"n_engines must be an int >= 1, got {n_engines!r}")
     if chunk_blocks is not None and (not isinstance(chunk_blocks, int) or chunk_blocks < 1):
         raise ValueError(f"chunk_blocks must be an int >= 1, got {chunk_blocks!r}")
+
+
+def _lane_interval(k_lane: int, n_lanes: int, nfail_hist, lanes: int):
+    """Approximate 95 % interval of the lane failure probability for clustered lanes.
+
+    Lanes of one engine share its variation, so failures cluster and an exact
+    binomial interval on n_lanes would under-cover. The design effect
+    deff = var(failing lanes per engine) / (lanes·p·(1 − p)) (Kish 1965), estimated
+    from the histogram of failing lanes per engine, shrinks the sample to
+    n_lanes/deff, on which the Clopper-Pearson interval is taken.
+
+    Returns:
+      (lo, hi, deff) for the failure probability.
+    """
+    hist = np.asarray(nfail_hist, np.float64)
+    n_eng = hist.sum()
+    kk = np.arange(lanes + 1)
+    p_lane = k_lane / n_lanes
+    mean_nf = (hist * kk).sum() / n_eng
+    var_nf = (hist * kk**2).sum() / n_eng - mean_nf**2
+    binom_var = lanes * p_lane * (1 - p_lane)
+    deff = max(1.0, var_nf / binom_var) if binom_var > 0 else 1.0
+    lo, hi = clopper_pearson(round(k_lane / deff), max(1, round(n_lanes / deff)))
+    return lo, hi, deff
 
 
 def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) -> YieldResult:
@@ -216,17 +252,8 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
         )
     k_lane = int(totals["lane_fail"])
     k_eng = int(totals["engine_fail"])
-    # Design effect of lane clustering within engines: var(failing lanes per engine)
-    # relative to the binomial variance of `lanes` independent lanes.
-    hist = np.asarray(totals["nfail_hist"], np.float64)
-    kk = np.arange(lanes + 1)
     p_lane = k_lane / n_lanes
-    mean_nf = (hist * kk).sum() / n_eng
-    var_nf = (hist * kk**2).sum() / n_eng - mean_nf**2
-    binom_var = lanes * p_lane * (1 - p_lane)
-    deff = max(1.0, var_nf / binom_var) if binom_var > 0 else 1.0
-    n_eff = n_lanes / deff
-    lo, hi = clopper_pearson(round(k_lane / deff), max(1, round(n_eff)))
+    lo, hi, deff = _lane_interval(k_lane, n_lanes, totals["nfail_hist"], lanes)
     lane = (1 - p_lane, (1 - hi, 1 - lo))
     lo, hi = clopper_pearson(k_eng, n_eng)
     p_eng = k_eng / n_eng
@@ -324,15 +351,19 @@ def estimate_yield(
         if seed is None:
             raise ValueError("give a key or an integer seed")
         key = jax.random.key(seed)
+    else:
+        seed = None  # the result reports a seed only when it made the key
     n_blocks = -(-n_engines // rng.BLOCK)
+    fingerprint = _run_fingerprint(scenario, key, dtype, generator, n_blocks)
     if chunk_blocks is None:
         chunk_blocks = 1
     fn = _block_fn(jnp.dtype(dtype).name, generator)
     start, init, elapsed = 0, None, 0.0
     if state is not None:
-        if state.get("n_blocks") != n_blocks or state.get("seed") != seed:
+        if state.get("fingerprint") != fingerprint:
             raise ValueError(
-                f"resume state is for n_blocks={state.get('n_blocks')}, seed={state.get('seed')}; "
+                f"resume state belongs to another run (n_blocks={state.get('n_blocks')}, "
+                f"seed={state.get('seed')}, or another scenario, key, dtype or generator); "
                 f"this run has n_blocks={n_blocks}, seed={seed}"
             )
         start = int(state["next_block"])
@@ -346,6 +377,7 @@ def estimate_yield(
                 {
                     "n_blocks": n_blocks,
                     "seed": seed,
+                    "fingerprint": fingerprint,
                     "next_block": int(done),
                     "elapsed_s": elapsed + time.perf_counter() - t0,
                     "totals": {k: np.asarray(v).tolist() for k, v in totals.items()},
@@ -406,7 +438,11 @@ def yield_curve(
       n_engines: engines per grid point (rounded up to whole blocks).
 
     Returns:
-      dict with ``values`` and, per level, ``yield`` and ``ci`` lists.
+      dict with ``values`` and, per level, ``yield`` and ``ci`` lists (lane
+      intervals corrected for clustering as in :func:`estimate_yield`).
+
+    Raises:
+      InvalidModelOutput: the model returned NaN/inf at some grid value.
     """
     values = [float(v) for v in values]
     if not values:
@@ -426,10 +462,14 @@ def yield_curve(
         def at(val):
             sc = jax.tree_util.tree_unflatten(treedef, [*leaves[:idx], val, *leaves[idx + 1 :]])
             g = _limit_g(sc, variation.engine_deviations(sc, u), dtype)
-            lane_fail = jnp.any(g < 0, axis=-1) | ~jnp.all(jnp.isfinite(g), axis=-1)
+            finite = jnp.all(jnp.isfinite(g), axis=-1)
+            lane_fail = jnp.any(g < 0, axis=-1) | ~finite
+            nf = jnp.sum(lane_fail, axis=-1)
             return {
                 "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
-                "engine_fail": jnp.sum(jnp.sum(lane_fail, axis=-1) > spares).astype(jnp.int32),
+                "engine_fail": jnp.sum(nf > spares).astype(jnp.int32),
+                "nfail_hist": jnp.bincount(nf, length=lay.lanes + 1).astype(jnp.int32),
+                "invalid": jnp.sum(~finite).astype(jnp.int32),
             }
 
         return jax.vmap(at)(grid)
@@ -442,9 +482,15 @@ def yield_curve(
     out: dict[str, Any] = {"param": param, "values": values, "n_engines": n_eng}
     for level in ("lane", "engine", "switch"):
         out[level] = {"yield": [], "ci": []}
+    bad = np.asarray(totals["invalid"])
+    if bad.any():
+        j = int(np.argmax(bad > 0))
+        raise InvalidModelOutput(
+            f"the lane model returned NaN/inf for {int(bad[j])} lanes at {param} = {values[j]}"
+        )
     for j in range(len(values)):
         kl, ke = int(totals["lane_fail"][j]), int(totals["engine_fail"][j])
-        lo, hi = clopper_pearson(kl, n_lanes)
+        lo, hi, _ = _lane_interval(kl, n_lanes, totals["nfail_hist"][j], lay.lanes)
         out["lane"]["yield"].append(1 - kl / n_lanes)
         out["lane"]["ci"].append([1 - hi, 1 - lo])
         lo, hi = clopper_pearson(ke, n_eng)
