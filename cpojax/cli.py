@@ -8,6 +8,7 @@ import sys
 import tomllib
 from collections.abc import Sequence
 
+from cpojax.estimators.result import InvalidModelOutput
 from cpojax.scenario import Scenario, ScenarioError
 
 __all__ = ["main"]
@@ -480,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cpojax` console script; returns the process exit code.
 
-    Exit codes: 0 success (and PASS for `link`), 1 the lane FAILS, 2 bad input.
+    Exit codes: 0 success (and PASS for `link`), 1 the lane FAILS (`link`) or the
+    target is not verified (`optimize`), 2 bad input, 3 the model returned NaN/inf.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -490,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ScenarioError, ValueError) as e:
         print(f"cpojax: error: {e}", file=sys.stderr)
         return 2
+    except InvalidModelOutput as e:
+        print(f"cpojax: error: invalid model output: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(
             "cpojax: interrupted (a run with --out can be finished with --resume)", file=sys.stderr

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from cpojax.scenario import Scenario, ScenarioError
 
-__all__ = ["get_values", "numeric_keys", "with_values"]
+__all__ = ["get_values", "numeric_keys", "value_range", "with_values"]
 
 
 def _path_name(path) -> str:
@@ -56,3 +56,21 @@ def with_values(scenario: Scenario, values: Mapping[str, jax.Array]) -> Scenario
     for k, i in idx.items():
         leaves[i] = values[k]
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def value_range(key: str) -> tuple[float, float]:
+    """Allowed (lo, hi) of a scenario key from its metadata; open ends are nudged
+    inwards by 1e-6 of the span (or 1e-9) so a clipped value still validates."""
+    from cpojax.scenario import iter_params
+
+    for k, f, _ in iter_params():
+        if k == key:
+            m = f.metadata
+            lo, hi = float(m.get("lo", float("-inf"))), float(m.get("hi", float("inf")))
+            eps = 1e-6 * (hi - lo) if hi - lo < float("inf") else 1e-9
+            if m.get("lo_open"):
+                lo += max(eps, 1e-9)
+            if m.get("hi_open"):
+                hi -= max(eps, 1e-9)
+            return lo, hi
+    raise ScenarioError(f"unknown parameter {key!r}")

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 
 from cpojax.optimize import reach_yield
-from cpojax.params import get_values
+from cpojax.params import get_values, value_range
 from cpojax.scenario import Scenario, ScenarioError
 from cpojax.sensitivity import level_limit_state
 
@@ -193,9 +193,18 @@ def optimize_process(
     # comparable across units (mW, nm, V).
     scale = {k: (0.1 * abs(v0[k]) if v0[k] != 0 else 1.0) for k in free}
 
+    # Design values are clipped into their allowed range (zero gradient outside), so a
+    # long run cannot end on a value the scenario would reject.
+    rng_ = {k: value_range(k) for k in free}
+
     def to_values(design):
         return {
-            k: (jnp.exp(design[k]) if is_log[k] else v0[k] + scale[k] * design[k]) for k in free
+            k: (
+                jnp.exp(design[k])
+                if is_log[k]
+                else jnp.clip(v0[k] + scale[k] * design[k], rng_[k][0], rng_[k][1])
+            )
+            for k in free
         }
 
     def limit_state(x, design):

@@ -134,16 +134,15 @@ def _form_breakdown(res: FailureResult, lay: variation.Layout, *, engine: bool):
     return w, dict(sorted(attribution.items(), key=lambda kv: -kv[1]))
 
 
-def _modes_from_points(res: FailureResult, g_fn, weights, lanes_cols: int) -> dict[str, float]:
-    pts = res.diagnostics.get("design_points") or []
-    if not pts:
+def _modes_from_points(res: FailureResult, weights) -> dict[str, float]:
+    """Failure-mode shares: each design point's limit state is its column mod 4
+    (columns are lane·4 + limit state), weighted by its FORM probability."""
+    cols = res.diagnostics.get("design_columns") or []
+    if not cols or len(cols) != len(weights):
         return {}
-    g = np.asarray(g_fn(jnp.asarray(np.asarray(pts), jnp.float32)))
-    g = g.reshape(len(pts), -1, 4) if lanes_cols > 4 else g.reshape(len(pts), 1, 4)
-    mode = np.argmin(g.min(axis=1), axis=-1)  # the limit state that is most violated
     out = dict.fromkeys(LIMIT_STATES, 0.0)
-    for m, wi in zip(mode, weights, strict=True):
-        out[LIMIT_STATES[int(m)]] += float(wi)
+    for c, wi in zip(cols, weights, strict=True):
+        out[LIMIT_STATES[int(c) % 4]] += float(wi)
     return out
 
 
@@ -216,7 +215,7 @@ def estimate_yield_rare(
     if key is None:
         key = jax.random.key(0 if seed is None else seed)
     lay = variation.layout(scenario)
-    k_lane, k_eng = jax.random.split(key)
+    k_lane, k_points, k_eng = jax.random.split(key, 3)
     t0 = time.perf_counter()
     dn = jnp.dtype(dtype).name
     lane_res = eng_res = None
@@ -232,7 +231,7 @@ def estimate_yield_rare(
             # Engine failure is the union over lanes; lanes are copies of one another in
             # u-space, so the lane-level design points, placed in each lane's slots, are
             # the engine-level ones: FORM runs on the 48-D lane problem only.
-            pts, lane_form_evals = _lane_points_in_engine(scenario, lay, dn, key=k_lane, **kwargs)
+            pts, lane_form_evals = _lane_points_in_engine(scenario, lay, dn, key=k_points, **kwargs)
             kw.update(design_points=pts, prior_evals=0)
             evals += lane_form_evals
         eng_res = estimate_rare(
@@ -245,6 +244,14 @@ def estimate_yield_rare(
         if res is None:
             return (math.nan, (math.nan, math.nan))
         lo, hi = res.ci
+        if res.method == "form":
+            # FORM is a first-order point approximation with no sampling error: it
+            # carries no confidence interval, so none is claimed.
+            lo, hi = 0.0, 1.0
+        elif not res.reliable and res.diagnostics.get("chosen") is None:
+            # an unreliable "is"/"subset" answer is widened tenfold each side, as
+            # "auto" does, rather than shown as a tight interval
+            lo, hi = lo / 10.0, min(1.0, hi * 10.0)
         return (1.0 - res.pf, (max(0.0, 1.0 - hi), min(1.0, 1.0 - lo)))
 
     lane, engine = y(lane_res), y(eng_res)
@@ -252,12 +259,7 @@ def estimate_yield_rare(
     switch = (engine[0] ** e, (engine[1][0] ** e, engine[1][1] ** e))
     ref = eng_res if eng_res is not None else lane_res
     weights, attribution = _form_breakdown(ref, lay, engine=ref is eng_res)
-    g_fn = engine_limit_state(scenario, dn) if ref is eng_res else lane_limit_state(scenario, dn)
-    modes = (
-        _modes_from_points(ref, g_fn, weights, 4 * lay.lanes if ref is eng_res else 4)
-        if len(weights)
-        else {}
-    )
+    modes = _modes_from_points(ref, weights) if len(weights) else {}
     reliable = all(r.reliable for r in (lane_res, eng_res) if r is not None)
     return RareYieldResult(
         lane=lane,

@@ -563,6 +563,12 @@ class Scenario:
                 f"limits.ber_threshold must be in (0, {ber_max}) for {s.modulation.upper()} "
                 f"(where the Gaussian BER formula reaches Q = 0), got {self.limits.ber_threshold}"
             )
+        for a, b, _ in self.correlation.lane:
+            if (a in PER_LASER_SPREADS) != (b in PER_LASER_SPREADS):
+                raise ScenarioError(
+                    f'correlation.lane."{a},{b}": a per-laser spread ({", ".join(PER_LASER_SPREADS)}) '
+                    "can only be correlated with another per-laser spread at lane level"
+                )
         for level in ("wafer", "die", "lane"):
             entries = getattr(self.correlation, level)
             if entries:
@@ -697,6 +703,8 @@ def _check_value(key: str, value: Any, default: Any, meta: Mapping[str, Any]) ->
 
 
 MULTI_COMPONENT_SPREADS = ("fiber_offset_um", "coupler_loss_db")
+# Spreads whose lane-level component is drawn per laser (cpojax.variation checks this).
+PER_LASER_SPREADS = ("laser_power_db", "laser_wavelength_nm", "els_loss_db")
 
 
 def _correlations_from_dict(data: Mapping[str, Any], prefix: str) -> Correlations:

@@ -36,7 +36,7 @@ import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
 from cpojax.physics.link import Deviations
-from cpojax.scenario import Scenario
+from cpojax.scenario import PER_LASER_SPREADS, Scenario
 
 __all__ = [
     "VARIABLES",
@@ -117,6 +117,7 @@ VARIABLES: tuple[Variable, ...] = (
     _one("tia_noise_ln"),
 )
 
+assert {v.name for v in VARIABLES if v.per_laser is True} == set(PER_LASER_SPREADS)
 assert sorted(v.name for v in VARIABLES) == sorted(
     f.name for f in dataclasses.fields(Scenario().spread)
 ), "every spread must have a Variable"

@@ -235,7 +235,10 @@ def test_every_param_key_gets_its_value(default):
 
 # --------------------------------------------------------------------------- pytree
 STATIC_SECTIONS = ("system.", "correlation.")
-STATIC_NAMES = ("design.coupler.kind",)
+STATIC_NAMES = (
+    "limits.allow_order_hop",
+    "design.coupler.kind",
+)
 
 
 def _is_static(key):
@@ -280,3 +283,25 @@ def test_correlation_round_trip_and_validation(default):
     assert jax.tree_util.tree_leaves(sc) == jax.tree_util.tree_leaves(default)  # static
     msg = _err('[correlation.die]\n"ring_resonance_nm,ring_coupling_ln" = 1.5\n')
     assert "correlation.die" in msg and "(-1, 1)" in msg
+
+
+def test_lane_correlation_mixing_per_laser_and_per_lane_rejected_at_load():
+    with pytest.raises(ScenarioError, match="per-laser"):
+        Scenario.from_toml('[correlation.lane]\n"laser_power_db,ring_coupling_ln" = 0.3\n')
+    # within one group it is fine
+    Scenario.from_toml('[correlation.lane]\n"laser_power_db,laser_wavelength_nm" = 0.3\n')
+
+
+def test_pam4_ber_threshold_bounded_by_formula_range():
+    with pytest.raises(ScenarioError, match="0.375"):
+        Scenario.default().replace({"limits.ber_threshold": 0.4})
+    nrz = Scenario.default().replace({"system.modulation": "nrz", "limits.ber_threshold": 0.4})
+    assert nrz.limits.ber_threshold == 0.4
+
+
+def test_bool_field_validated():
+    with pytest.raises(ScenarioError, match="true or false"):
+        Scenario.default().replace({"limits.allow_order_hop": 1})
+    sc = Scenario.from_toml("[limits]\nallow_order_hop = true\n")
+    assert sc.limits.allow_order_hop is True
+    assert Scenario.from_toml(sc.to_toml()) == sc

@@ -668,6 +668,7 @@ def _run_is(
         "design_points": [m for m in means],
         "mixture_weights": pi.tolist(),
         "design_betas": [bb for _, bb, _ in points],
+        "design_columns": [c for _, _, c in points],
         "form_pf": form["pf"],
         "ess": stats["ess"],
         "max_weight_share": stats["max_share"],

@@ -46,7 +46,9 @@ class Deviations:
     Additive in the variable's unit; fields ending in ``_ln`` are natural-log
     multipliers (value × exp(dev)). Offsets are per axis and per coupler:
     ``in`` = laser-in, ``out`` = signal-out (TX), ``rx`` = signal-in (RX).
-    Any field may be a scalar or an array; all are broadcast together.
+    Any field may be a scalar or an array; all are broadcast together. Losses
+    (coupler intrinsic, ELS, ring propagation) are floored at 0 after adding a
+    deviation: a normal tail must not turn a passive loss into gain.
     """
 
     laser_power_db: jax.Array | float = 0.0
@@ -188,7 +190,7 @@ def lane_budget(
             n_medium=c.n_medium,
             n_fiber=c.n_fiber,
             n_chip=c.n_chip,
-            intrinsic_loss_db=c.intrinsic_loss_db + dil,
+            intrinsic_loss_db=jnp.maximum(c.intrinsic_loss_db + dil, 0.0),
         )
         return -lin_to_db(lin=eta)
 
@@ -197,7 +199,7 @@ def lane_budget(
     crx_db = coupler_db(v.offset_rx_x_um, v.offset_rx_y_um, v.coupler_rx_db)
 
     ch = d.channel
-    els_db = ch.els_loss_db + v.els_loss_db
+    els_db = jnp.maximum(ch.els_loss_db + v.els_loss_db, 0.0)
     split_db = laser.splitter_loss_db(
         n_ways=system.lanes_per_laser, excess_db_per_stage=ch.splitter_excess_db
     )
@@ -207,7 +209,8 @@ def lane_budget(
     rg = d.ring
     length_um = 2.0 * jnp.pi * rg.radius_um
     a = ring.round_trip_amplitude(
-        loss_db_per_cm=rg.loss_db_per_cm + v.ring_loss_db_per_cm, length_um=length_um
+        loss_db_per_cm=jnp.maximum(rg.loss_db_per_cm + v.ring_loss_db_per_cm, 0.0),
+        length_um=length_um,
     )
     r = ring.self_coupling(
         power_coupling=jnp.minimum(rg.power_coupling * jnp.exp(v.ring_coupling_ln), 0.999)
