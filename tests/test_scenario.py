@@ -293,7 +293,7 @@ def test_lane_correlation_mixing_per_laser_and_per_lane_rejected_at_load():
 
 
 def test_pam4_ber_threshold_bounded_by_formula_range():
-    with pytest.raises(ScenarioError, match="0.375"):
+    with pytest.raises(ScenarioError, match=r"0\.375"):
         Scenario.default().replace({"limits.ber_threshold": 0.4})
     nrz = Scenario.default().replace({"system.modulation": "nrz", "limits.ber_threshold": 0.4})
     assert nrz.limits.ber_threshold == 0.4
