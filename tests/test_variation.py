@@ -23,7 +23,7 @@ import pytest
 
 from cpojax import variation
 from cpojax.physics.link import Deviations
-from cpojax.scenario import Scenario, Spreads
+from cpojax.scenario import ScenarioError, Scenario, Spreads
 
 N_ENG = 20_000
 K = 4.0  # tolerance in standard errors
@@ -275,9 +275,9 @@ def test_correlations_die_and_lane_level():
 
 
 def test_lane_correlation_mixing_groups_raises():
-    sc = Scenario.default().replace({"correlation.lane.ring_resonance_nm,laser_power_db": 0.3})
-    with pytest.raises(ValueError, match="mixes a per-lane and a per-laser"):
-        variation.sample(jax.random.key(0), sc, 4)
+    # rejected when the scenario is built (host side), before any sampling
+    with pytest.raises(ScenarioError, match="per-laser"):
+        Scenario.default().replace({"correlation.lane.ring_resonance_nm,laser_power_db": 0.3})
 
 
 # --------------------------------------------------------------------------- standardized
