@@ -23,7 +23,7 @@ import pytest
 
 from cpojax import variation
 from cpojax.physics.link import Deviations
-from cpojax.scenario import ScenarioError, Scenario, Spreads
+from cpojax.scenario import Scenario, ScenarioError, Spreads
 
 N_ENG = 20_000
 K = 4.0  # tolerance in standard errors
