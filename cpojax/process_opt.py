@@ -131,7 +131,7 @@ def optimize_process(
     costs: Mapping[str, tuple[str, float]] | None = None,
     seed: int = 0,
     steps: int = 200,
-    n_per_step: int = 1024,
+    n_per_step: int | None = None,
     n_verify: int = 65_536,
     learning_rate: float = 0.1,
     importance: bool | None = None,
@@ -145,7 +145,9 @@ def optimize_process(
       free: dotted keys that may move (default :data:`DEFAULT_FREE`).
       costs: overrides/additions to :data:`DEFAULT_COSTS`, key → (kind, coefficient).
       seed: optimizer seed; verification uses an independent stream.
-      steps, n_per_step: optimizer steps and samples (lanes or engines) per step.
+      steps, n_per_step: optimizer steps and samples (lanes or engines) per step;
+        default: enough to expect ~10 failures per step at the target (at least 1024,
+        at most 16384, a multiple of 8).
       n_verify: lanes or engines for the crude Monte Carlo verification.
       importance: shifted-proposal importance sampling inside the optimizer; default
         only when (1 − per-level target)·n_per_step < 5. A single Gaussian shift
@@ -184,6 +186,9 @@ def optimize_process(
         if level == "switch"
         else target_yield
     )
+    if n_per_step is None:
+        want = 10.0 / max(1.0 - per_level_target, 1e-12)
+        n_per_step = int(min(16384, max(1024, 8 * math.ceil(want / 8))))
     if importance is None:
         importance = (1.0 - per_level_target) * n_per_step < 5.0
     g_level, dim = level_limit_state(scenario, "lane" if level == "lane" else "engine")
