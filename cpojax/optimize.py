@@ -369,7 +369,14 @@ def make_yield_step(
         # ∇β in unconstrained coordinates: dσ/dlogσ = σ.
         g_pf_u = {"mean": g_pf["mean"], "log_std": g_pf["std"] * p["std"], "design": g_pf["design"]}
         c = beta - beta_t
-        d_beta = jax.tree_util.tree_map(lambda gp, m: -m * gp / pdf, g_pf_u, mask)
+        # A step with no failing sample says only Pf ≲ 1/n: φ(β) at the floor is ~1e-29,
+        # and −∇Pf/φ(β) would be ~1e20 or more; one such step poisons Adam's second
+        # moment and freezes every parameter for thousands of steps. Such steps carry
+        # no usable direction for β, so their β-gradient is set to zero.
+        has_fail = pf > 0
+        d_beta = jax.tree_util.tree_map(
+            lambda gp, m: jnp.where(has_fail, -m * gp / pdf, jnp.zeros_like(gp)), g_pf_u, mask
+        )
         f_grad = jax.tree_util.tree_map(lambda gf, m: gf * m, f_grad, mask)
         if multiplier == "ls":
             # Least-squares multiplier λ_LS = ⟨∇f, ∇β⟩/‖∇β‖² over the free
