@@ -146,22 +146,33 @@ def _modes_from_points(res: FailureResult, weights) -> dict[str, float]:
     return out
 
 
-def _lane_points_in_engine(scenario: Scenario, lay, dtype_name: str, *, key, **kwargs):
+def _lane_points_in_engine(
+    scenario: Scenario, lay, dtype_name: str, *, key, lane_result=None, **kwargs
+):
     """Lane-level FORM design points mapped into every lane's slots of the engine u.
 
     Lane u = [wafer S | die S | own P | laser Q]; lane i of the engine uses the shared
     columns, its own P columns and the Q columns of laser i // lanes_per_laser.
-    Returns ([(u_engine, β, column 4·i + k)], lane evaluations spent).
+    The points of ``lane_result`` (a lane-level FORM or IS result) are reused when it
+    has them; otherwise a lane-level FORM search runs.
+    Returns ([(u_engine, β, column 4·i + k)], lane evaluations spent here).
     """
-    form_kw = {
-        k: v
-        for k, v in kwargs.items()
-        if k in ("n_starts", "max_iter", "form_tol", "dtype", "max_evals")
-    }
-    res = estimate_rare(
-        lane_limit_state(scenario, dtype_name), dim=lay.lane_dim, key=key, method="form", **form_kw
-    )
-    d = res.diagnostics
+    d = lane_result.diagnostics if lane_result is not None else {}
+    spent = 0
+    if not d.get("design_columns"):
+        form_kw = {
+            k: v
+            for k, v in kwargs.items()
+            if k in ("n_starts", "max_iter", "form_tol", "dtype", "max_evals")
+        }
+        res = estimate_rare(
+            lane_limit_state(scenario, dtype_name),
+            dim=lay.lane_dim,
+            key=key,
+            method="form",
+            **form_kw,
+        )
+        d, spent = res.diagnostics, res.n_evals
     s2, p, q = 2 * lay.n_shared, len(lay.lane), len(lay.laser)
     own0 = s2
     laser0 = s2 + lay.lanes * p
@@ -177,7 +188,7 @@ def _lane_points_in_engine(scenario: Scenario, lay, dtype_name: str, *, key, **k
             li = i // lay.lanes_per_laser
             e[laser0 + li * q : laser0 + (li + 1) * q] = u[s2 + p :]
             points.append((e, float(beta), 4 * i + int(col)))
-    return points, res.n_evals
+    return points, spent
 
 
 def estimate_yield_rare(
@@ -231,7 +242,9 @@ def estimate_yield_rare(
             # Engine failure is the union over lanes; lanes are copies of one another in
             # u-space, so the lane-level design points, placed in each lane's slots, are
             # the engine-level ones: FORM runs on the 48-D lane problem only.
-            pts, lane_form_evals = _lane_points_in_engine(scenario, lay, dn, key=k_points, **kwargs)
+            pts, lane_form_evals = _lane_points_in_engine(
+                scenario, lay, dn, key=k_points, lane_result=lane_res, **kwargs
+            )
             kw.update(design_points=pts, prior_evals=0)
             evals += lane_form_evals
         eng_res = estimate_rare(
