@@ -31,9 +31,8 @@ import jax.numpy as jnp
 
 from cpojax import rng, variation
 from cpojax.estimators.mc import stream_counts
-from cpojax.physics.link import lane_budget
 from cpojax.scenario import Scenario
-from cpojax.yields import estimate_yield
+from cpojax.yields import _limit_g, estimate_yield
 
 
 def _stage_fns(dtype, generator: str):
@@ -51,16 +50,7 @@ def _stage_fns(dtype, generator: str):
         lay = variation.layout(sc)
         u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
         dev = variation.engine_deviations(sc, u)  # fields [B, L]
-        shape = dev.ring_resonance_nm.shape
-        flat = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), dev)
-        g = lane_budget(
-            design=sc.design,
-            dev=flat,
-            system=sc.system,
-            window=sc.window,
-            limits=sc.limits,
-            dtype=dtype,
-        ).g.reshape(*shape, -1)
+        g = _limit_g(sc, dev, dtype)  # the yield engine's own flattened evaluation
         lane_fail = jnp.any(g < 0, axis=-1) | ~jnp.all(jnp.isfinite(g), axis=-1)
         return {
             "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),

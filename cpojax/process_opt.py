@@ -38,6 +38,7 @@ from cpojax.optimize import reach_yield
 from cpojax.params import get_values, value_range
 from cpojax.scenario import Scenario, ScenarioError
 from cpojax.sensitivity import level_limit_state
+from cpojax.yields import switch_from_engine
 
 __all__ = ["DEFAULT_COSTS", "DEFAULT_FREE", "ProcessOptResult", "optimize_process"]
 
@@ -305,7 +306,7 @@ def optimize_process(
     vy, (lo, hi) = ver.lane if level == "lane" else ver.engine
     if level == "switch":
         e = scenario.system.engines_per_switch
-        vy, lo, hi = vy**e, lo**e, hi**e
+        vy, (lo, hi) = switch_from_engine((vy, (lo, hi)), e)
     hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
     return ProcessOptResult(
         level=level,

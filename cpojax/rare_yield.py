@@ -92,9 +92,7 @@ class RareYieldResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --method ... --json` object)."""
-
-        def lvl(t):
-            return {"yield": t[0], "ci": list(t[1])}
+        from cpojax.yields import level_dict as lvl
 
         return {
             "lane": lvl(self.lane),
@@ -269,7 +267,9 @@ def estimate_yield_rare(
 
     lane, engine = y(lane_res), y(eng_res)
     e = scenario.system.engines_per_switch
-    switch = (engine[0] ** e, (engine[1][0] ** e, engine[1][1] ** e))
+    from cpojax.yields import switch_from_engine
+
+    switch = switch_from_engine(engine, e)
     ref = eng_res if eng_res is not None else lane_res
     weights, attribution = _form_breakdown(ref, lay, engine=ref is eng_res)
     modes = _modes_from_points(ref, weights) if len(weights) else {}

@@ -87,10 +87,7 @@ class YieldResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --json` object)."""
-
-        def lvl(t):
-            return {"yield": t[0], "ci": list(t[1])}
-
+        lvl = level_dict
         return {
             "lane": lvl(self.lane),
             "engine": lvl(self.engine),
@@ -108,6 +105,19 @@ class YieldResult:
             "lane_samples_per_s": self.lane_samples_per_s,
             "lane_design_effect": self.lane_design_effect,
         }
+
+
+def level_dict(t) -> dict[str, Any]:
+    """(yield, (lo, hi)) → {"yield", "ci"} for JSON output."""
+    return {"yield": t[0], "ci": list(t[1])}
+
+
+def switch_from_engine(engine, engines_per_switch: int):
+    """Switch yield y^N and its interval mapped through the same monotone power
+    (exact coverage when the switch's engines are independent draws)."""
+    y, (lo, hi) = engine
+    n = engines_per_switch
+    return (y**n, (lo**n, hi**n))
 
 
 def _limit_g(scenario: Scenario, dev, dtype):
@@ -259,7 +269,7 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
     p_eng = k_eng / n_eng
     engine = (1 - p_eng, (1 - hi, 1 - lo))
     e = scenario.system.engines_per_switch
-    switch = (engine[0] ** e, (engine[1][0] ** e, engine[1][1] ** e))
+    switch = switch_from_engine(engine, e)
     state = np.asarray(totals["state_fail"], np.int64)
     modes = {
         name: (float(state[j]) / k_lane if k_lane else 0.0) for j, name in enumerate(LIMIT_STATES)
@@ -496,6 +506,7 @@ def yield_curve(
         lo, hi = clopper_pearson(ke, n_eng)
         out["engine"]["yield"].append(1 - ke / n_eng)
         out["engine"]["ci"].append([1 - hi, 1 - lo])
-        out["switch"]["yield"].append((1 - ke / n_eng) ** e)
-        out["switch"]["ci"].append([(1 - hi) ** e, (1 - lo) ** e])
+        sy, sci = switch_from_engine((1 - ke / n_eng, (1 - hi, 1 - lo)), e)
+        out["switch"]["yield"].append(sy)
+        out["switch"]["ci"].append(list(sci))
     return out
