@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from cpojax import rng, variation
-from cpojax.estimators.mc import stream_counts
+from cpojax.estimators.streaming import stream_counts
 from cpojax.scenario import Scenario
 from cpojax.yields import _limit_g, estimate_yield
 

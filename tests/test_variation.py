@@ -146,9 +146,12 @@ def test_first_engines_do_not_depend_on_n():
     sc = Scenario.default()
     small = _sample(sc, 4097, seed=7)  # one block plus one engine of the next
     big = _sample(sc, N_ENG, seed=7)
+    # The normals are identical bit for bit; the deviations computed from them may
+    # differ in the last ulp because XLA vectorises batches of different sizes
+    # differently (seen with jax 0.10 on float64), so they are compared to 1e-13.
     for f in dataclasses.fields(Deviations):
         a, b = getattr(small, f.name), getattr(big, f.name)
-        np.testing.assert_array_equal(a, b[:4097], err_msg=f.name)
+        np.testing.assert_allclose(a, b[:4097], rtol=1e-13, atol=1e-13, err_msg=f.name)
     # ... and a different key gives different engines.
     other = _sample(sc, 4097, seed=8)
     assert not np.array_equal(other.ring_resonance_nm, small.ring_resonance_nm)

@@ -1,0 +1,191 @@
+"""The streaming loop shared by every Monte Carlo count in cpojax.
+
+:func:`stream_counts` walks blocks of :data:`cpojax.rng.BLOCK` samples in chunks
+of ``chunk_blocks`` blocks; each chunk is one call of a cached, jitted function
+that ``vmap``s a per-block function ``fn(key, block_index, *args) -> pytree of
+integer counts`` over the chunk's blocks. Per-block counts come back to the host
+and are summed there into numpy int64, so counts never overflow (a block holds
+at most BLOCK samples, far below 2**31) and the sum is exact and independent of
+chunking. Only these small counters are carried; device memory is one chunk
+whatever the number of samples.
+
+Users: crude Monte Carlo of a generic limit state (:mod:`cpojax.estimators.mc`),
+the photonic yield engine (:mod:`cpojax.yields`), sweeps (:mod:`cpojax.sweep`)
+and the optimizer's verification.
+
+Reproducibility: block b always draws from ``fold_in(key, b)`` (see
+:mod:`cpojax.rng`), and every stopping decision is taken at a block boundary from
+the exact per-block counts, so totals are bit-identical for every ``chunk_blocks``,
+for a run interrupted and resumed from its totals, and for any device count.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cpojax.rng import BLOCK
+
+__all__ = ["BLOCK", "MAX_CHUNK_BLOCKS", "check_int", "stream_counts"]
+
+#: A per-chunk sum of per-block counts must fit in int32 on the device side.
+MAX_CHUNK_BLOCKS = 2**31 // BLOCK - 1
+
+
+@functools.lru_cache(maxsize=128)
+def _chunk_function(fn: Callable, chunk_blocks: int) -> Callable:
+    """Jitted ``(key, start_block) -> per-block counts [chunk_blocks, ...]``.
+
+    Cached on (fn, chunk_blocks) so that a given per-block function is compiled once
+    per chunk size (jit's own cache then keys on the key's type and shape).
+    """
+
+    def chunk(key, idx, args):
+        return jax.vmap(lambda k, b: fn(k, b, *args), in_axes=(None, 0))(key, idx)
+
+    return jax.jit(chunk)
+
+
+def _placement(devices):
+    """(block-index sharding, replicated sharding) over `devices`, or (None, None)."""
+    if devices is None:
+        return None, None
+    devs = (
+        list(jax.devices()[: int(devices)])
+        if isinstance(devices, int | np.integer)
+        else list(devices)
+    )
+    if len(devs) < 1:
+        raise ValueError("devices must name at least one device")
+    if isinstance(devices, int | np.integer) and len(devs) != int(devices):
+        raise ValueError(f"devices={devices} but only {len(jax.devices())} devices are available")
+    mesh = jax.sharding.Mesh(np.asarray(devs), ("blocks",))
+    P = jax.sharding.PartitionSpec
+    return jax.sharding.NamedSharding(mesh, P("blocks")), jax.sharding.NamedSharding(mesh, P())
+
+
+def check_int(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+    return int(value)
+
+
+def stream_counts(
+    fn: Callable[[jax.Array, jax.Array], Any],
+    *,
+    key: jax.Array,
+    n_blocks: int,
+    chunk_blocks: int,
+    start_block: int = 0,
+    init: Any = None,
+    progress: Callable[[int, Any], None] | None = None,
+    stop: Callable[[int, Any], bool] | None = None,
+    args: tuple = (),
+    devices=None,
+) -> tuple[Any, int]:
+    """Sum integer counts ``fn(key, b)`` over blocks ``b = start_block … n_blocks − 1``.
+
+    Blocks are evaluated ``chunk_blocks`` at a time by one cached jitted call; the
+    next chunk is dispatched before the previous one's counts are read back, so the
+    host summation overlaps device work. The last chunk may run past ``n_blocks``;
+    the surplus blocks are computed and discarded (never counted), which keeps a
+    single compiled shape per chunk size.
+
+    Args:
+      fn: ``fn(key, block_index: uint32 scalar) -> pytree of integer arrays``, the
+        counts of one block (traceable; ``vmap``-ed over the blocks of a chunk).
+        Values must be ≤ 2**31 − 1 per block.
+      key: the run's root ``jax.random`` key, passed unchanged to ``fn``.
+      n_blocks: total number of blocks of the run (end index, exclusive), ≥ 0.
+      chunk_blocks: blocks per jitted call, in [1, 2**31 // BLOCK − 1]. Changes
+        speed and memory only, never the result.
+      start_block: first block to evaluate (resume point), 0 ≤ start_block ≤ n_blocks.
+      init: pytree of counts already accumulated before ``start_block`` (same
+        structure as ``fn``'s output), or None for zeros.
+      progress: optional ``progress(blocks_done, totals)`` called on the host after
+        each chunk, ``blocks_done`` counting from block 0.
+      stop: optional vectorised stopping rule, called once per chunk as
+        ``stop(blocks_done: int64[m], totals) -> bool[m]`` where ``totals`` holds,
+        for each of the chunk's m blocks, the exact running totals after that block
+        (each leaf gains a leading axis m). The run ends after the first block whose
+        entry is True, so the stopping point does not depend on chunking.
+      args: extra pytree arguments passed as ``fn(key, b, *args)``; they are traced
+        (not baked into the compiled code), so a module-level ``fn`` is compiled
+        once and reused for every value of ``args`` with the same structure.
+      devices: None (default device), a device count, or a list of devices: the
+        blocks of each chunk are sharded across them (``chunk_blocks`` must be a
+        multiple of the device count). Block b still draws from ``fold_in(key, b)``,
+        so the totals are bit-identical for any number of devices.
+
+    Returns:
+      ``(totals, next_block)``: totals as a pytree of numpy int64 arrays (structure
+      of ``fn``'s output) and the index of the first block not counted. Passing
+      these back as ``init`` / ``start_block`` continues the run bit-identically.
+    """
+    n_blocks = check_int("n_blocks", n_blocks, 0)
+    start_block = check_int("start_block", start_block, 0)
+    chunk_blocks = check_int("chunk_blocks", chunk_blocks, 1)
+    if chunk_blocks > MAX_CHUNK_BLOCKS:
+        raise ValueError(f"chunk_blocks must be <= {MAX_CHUNK_BLOCKS}, got {chunk_blocks}")
+    if start_block > n_blocks:
+        raise ValueError(f"start_block must be in [0, n_blocks={n_blocks}], got {start_block}")
+    if n_blocks >= 2**32:
+        raise ValueError(f"n_blocks must be < 2**32 (uint32 block index), got {n_blocks}")
+
+    chunk_fn = _chunk_function(fn, chunk_blocks)
+    block_sharding, replicated = _placement(devices)
+    if block_sharding is not None:
+        n_dev = block_sharding.mesh.size
+        if chunk_blocks % n_dev:
+            raise ValueError(
+                f"chunk_blocks ({chunk_blocks}) must be a multiple of the device count ({n_dev})"
+            )
+        key = jax.device_put(key, replicated)
+        args = jax.device_put(args, replicated)
+
+    def chunk(key, start, args):
+        idx = np.arange(start, start + chunk_blocks, dtype=np.uint32)
+        idx = (
+            jax.device_put(idx, block_sharding) if block_sharding is not None else jnp.asarray(idx)
+        )
+        return chunk_fn(key, idx, args)
+
+    if init is None:
+        shapes = jax.eval_shape(lambda k, b: fn(k, b, *args), key, jnp.uint32(0))
+        totals = jax.tree.map(lambda s: np.zeros(s.shape, np.int64), shapes)
+    else:
+        totals = jax.tree.map(lambda a: np.asarray(a, np.int64).copy(), init)
+
+    done = start_block
+    pending = chunk(key, done, args) if done < n_blocks else None
+    while pending is not None:
+        this_start = done
+        next_start = this_start + chunk_blocks
+        # Dispatch the next chunk first (async), then read this one back.
+        nxt = chunk(key, next_start, args) if next_start < n_blocks else None
+        per_block = jax.tree.map(lambda a: np.asarray(a, np.int64), jax.device_get(pending))
+        n_use = min(chunk_blocks, n_blocks - this_start)
+        per_block = jax.tree.map(lambda a, n=n_use: a[:n], per_block)
+        stopped = False
+        if stop is None:
+            totals = jax.tree.map(lambda t, a: t + a.sum(axis=0), totals, per_block)
+            done = this_start + n_use
+        else:
+            running = jax.tree.map(lambda t, a: t + np.cumsum(a, axis=0), totals, per_block)
+            blocks_done = np.arange(this_start + 1, this_start + n_use + 1, dtype=np.int64)
+            flags = np.asarray(stop(blocks_done, running), dtype=bool).reshape(-1)
+            if flags.shape != (n_use,):
+                raise ValueError(f"stop must return bool[{n_use}], got shape {flags.shape}")
+            i = int(np.argmax(flags)) if flags.any() else n_use - 1
+            stopped = bool(flags.any())
+            totals = jax.tree.map(lambda r, i=i: r[i].copy(), running)
+            done = this_start + i + 1
+        if progress is not None:
+            progress(done, totals)
+        pending = None if stopped else nxt
+    return totals, done
