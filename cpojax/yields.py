@@ -45,9 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpojax import rng, variation
-from cpojax.estimators.streaming import stream_counts
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson
+from cpojax.estimators.streaming import stream_counts
 from cpojax.physics.link import LIMIT_STATES, lane_budget
 from cpojax.scenario import Scenario, ScenarioError
 

@@ -15,8 +15,8 @@ import pytest
 from cpojax.estimators import FailureResult, InvalidModelOutput, estimate_failure
 from cpojax.estimators import mc as mc_mod
 from cpojax.estimators.mc import estimate_mc
-from cpojax.estimators.streaming import stream_counts
 from cpojax.estimators.stats import binomial_se, clopper_pearson
+from cpojax.estimators.streaming import stream_counts
 from cpojax.rng import BLOCK, block_normals, normals
 
 
