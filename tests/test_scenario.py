@@ -129,7 +129,7 @@ def test_wrong_type():
 def test_negative_spread():
     msg = _err("[spread.fiber_offset_um]\ndie = -1\n")
     assert "spread.fiber_offset_um.die" in msg
-    assert "[0, inf)" in msg
+    assert "allowed [0, 10] µm" in msg
 
 
 @pytest.mark.parametrize("val", ["nan", "inf", "-inf"])
