@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
+from cpojax.fileio import atomic_write_text
 from cpojax.scenario import Scenario, ScenarioError, iter_params
+from cpojax.scenario.keys import param_meta
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,46 @@ def test_save_load_round_trip_atomic(default, tmp_path):
     assert Scenario.load(path) == default
     # str path works too
     assert Scenario.load(str(path)) == default
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_saved_files_get_the_umask_mode_not_0600(default, tmp_path, umask_022):
+    """Issue 15 item 15: atomic writes used mkstemp's 0600; a plain write gives 0644."""
+    path = tmp_path / "scen.toml"
+    default.save(path)
+    assert _mode(path) == 0o644
+    atomic_write_text(tmp_path / "x.json", "{}")
+    assert _mode(tmp_path / "x.json") == 0o644
+    # as with open(path, "w"), an existing file keeps its mode
+    os.chmod(path, 0o600)
+    default.save(path)
+    assert _mode(path) == 0o600
+    assert Scenario.load(path) == default
+    os.umask(0o077)
+    atomic_write_text(tmp_path / "private.json", "{}")
+    assert _mode(tmp_path / "private.json") == 0o600
+
+
+def test_atomic_write_failure_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError):
+        atomic_write_text(tmp_path / "folder", "x")  # the target is a folder
+    assert sorted(os.listdir(tmp_path)) == ["folder"]
+    assert os.listdir(tmp_path / "folder") == []
+    with pytest.raises(OSError):
+        atomic_write_text(tmp_path / "missing" / "x.toml", "x")
 
 
 def test_load_missing_file_and_non_utf8(tmp_path):
@@ -140,6 +185,37 @@ def test_nan_and_inf_rejected(val):
         Scenario.default().replace({"design.laser.current_ma": float(val)})
 
 
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("spread.ring_resonance_nm.die", "allowed [0, 20] nm"),
+        ("spread.fiber_offset_um.lane", "allowed [0, 10] µm"),
+        ("spread.dark_current_ln.wafer", "allowed [0, 3] ln"),
+        ("spread.ring_loss_db_per_cm.die", "allowed [0, 100] dB/cm"),
+    ],
+)
+def test_spreads_beyond_float32_rejected_with_their_range(key, text):
+    """Issue 15 item 9: 1e308 passed validation and overflowed later in float32."""
+    for bad in (1e308, 1e39, 1e3):
+        with pytest.raises(ScenarioError) as e:
+            Scenario.default().replace({key: bad})
+        assert key in str(e.value) and text in str(e.value)
+    table, level = key.rsplit(".", 1)
+    msg = _err(f"[{table}]\n{level} = 1e308\n")
+    assert key in msg and text in msg
+
+
+def test_spreads_at_their_upper_bound_are_finite_in_float32():
+    sc = Scenario.default()
+    keys = [k for k, _, _ in iter_params(sc) if k.startswith("spread.")]
+    top = sc.replace({k: param_meta(k)["hi"] for k in keys if not k.endswith("truncate_sigma")})
+    assert top.spread.ring_resonance_nm.die == 20.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        leaves = np.asarray(jax.tree_util.tree_leaves(top.spread), np.float32)
+    assert np.all(np.isfinite(leaves)) and leaves.max() == 100.0
+
+
 def test_out_of_range_message_has_range():
     msg = _err("[design.ring]\nradius_um = 0.5\n")
     assert "design.ring.radius_um" in msg and "[1, 100]" in msg and "0.5" in msg
@@ -186,51 +262,92 @@ def test_error_message_names_source_file(tmp_path):
     assert os.listdir(tmp_path) == ["x.toml"]
 
 
-# --------------------------------------------------------------------------- replace / get
-def test_replace_dotted_keys(default):
-    sc = default.replace({"design.ring.heater_max_mw": 20.0, "spread.fiber_offset_um.die": 0.5})
-    assert sc.design.ring.heater_max_mw == 20.0
-    assert sc.spread.fiber_offset_um.die == 0.5
-    assert sc.spread.fiber_offset_um.lane == default.spread.fiber_offset_um.lane
-    assert default.design.ring.heater_max_mw == Scenario().design.ring.heater_max_mw != 20.0
-    assert sc.replace({"system.lanes_per_engine": 16.0}).system.lanes_per_engine == 16
-    assert isinstance(sc.replace({"system.lanes_per_engine": 16.0}).system.lanes_per_engine, int)
+# --------------------------------------------------------------------------- numpy / jax scalars
+def test_numpy_and_jax_scalars_accepted_and_stored_as_python(default):
+    """Issue 15 item 17: values from np.linspace / jnp sweeps are numbers too."""
+    sc = default.replace(
+        {
+            "design.ring.bias_nm": np.float32(5.0),
+            "design.laser.current_ma": np.linspace(100.0, 200.0, 5)[1],
+            "design.ring.heater_max_mw": jnp.linspace(10.0, 50.0, 5)[2],
+            "spread.ring_resonance_nm.die": jnp.float32(0.5),
+            "spread.fiber_offset_um.lane": np.array(0.25),
+            "system.lanes_per_engine": np.int64(16),
+            "system.spare_lanes": jnp.asarray(1, jnp.int32),
+            "system.lanes_per_laser": np.float64(4.0),
+            "system.modulation": np.str_("nrz"),
+            "limits.allow_order_hop": np.bool_(True),
+            "limits.ber_threshold": np.float16(0.001),
+        }
+    )
+    want = {
+        "design.ring.bias_nm": 5.0,
+        "design.laser.current_ma": 125.0,
+        "design.ring.heater_max_mw": 30.0,
+        "spread.ring_resonance_nm.die": 0.5,
+        "spread.fiber_offset_um.lane": 0.25,
+        "system.lanes_per_engine": 16,
+        "system.spare_lanes": 1,
+        "system.lanes_per_laser": 4,
+        "system.modulation": "nrz",
+        "limits.allow_order_hop": True,
+        "limits.ber_threshold": float(np.float16(0.001)),
+    }
+    for key, value in want.items():
+        got = sc.get(key)
+        assert got == value and type(got) is type(value), (key, got)
+    # the float32 value itself, as a Python float
+    assert sc.replace({"design.ring.bias_nm": np.float32(0.1)}).design.ring.bias_nm == float(
+        np.float32(0.1)
+    )
+    assert all(type(x) is float for x in jax.tree_util.tree_leaves(sc))
+    assert Scenario.from_toml(sc.to_toml()) == sc
+    assert Scenario.from_dict({"design": {"ring": {"radius_um": np.float32(7.5)}}}) == (
+        default.replace({"design.ring.radius_um": 7.5})
+    )
+    # a correlation coefficient too
+    corr = default.replace({"correlation.die.ring_resonance_nm,ring_coupling_ln": np.float32(0.5)})
+    assert corr.correlation.die == (("ring_resonance_nm", "ring_coupling_ln", 0.5),)
 
 
-def test_replace_validates(default):
-    with pytest.raises(ScenarioError, match=r"design\.ring\.radius_um.*\[1, 100\]"):
-        default.replace({"design.ring.radius_um": -1.0})
-    with pytest.raises(ScenarioError, match="did you mean"):
-        default.replace({"design.ring.bias_nmm": 1.0})
-    with pytest.raises(ScenarioError, match="unknown parameter"):
-        default.replace({"design.ring": 1.0})  # a table, not a value
-    with pytest.raises(ScenarioError, match="unknown parameter"):
-        default.replace({"design.ring.bias_nm.x": 1.0})
-    with pytest.raises(ScenarioError, match="malformed"):
-        default.replace({"design..ring": 1.0})
-    with pytest.raises(ScenarioError, match="lanes_per_laser"):
-        default.replace({"system.lanes_per_engine": 6})
-    with pytest.raises(ScenarioError, match="engine_temp_min_c"):
-        default.replace({"window.engine_temp_min_c": 100.0})
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.float32("nan"), "finite"),
+        (jnp.float32(jnp.inf), "finite"),
+        (np.float64(-np.inf), "finite"),
+        (np.float32(0.5), r"out of range: allowed \[1, 100\] µm"),
+        (jnp.asarray(1000.0), r"out of range: allowed \[1, 100\] µm"),
+        (np.bool_(True), "must be a number"),
+        (np.array([5.0, 6.0]), r"single value.*shape \(2,\)"),
+        (jnp.zeros((1,)), r"single value.*shape \(1,\)"),
+        (np.complex64(5.0), "must be a number"),
+    ],
+)
+def test_bad_numpy_and_jax_values_name_the_key_and_range(default, value, match):
+    with pytest.raises(ScenarioError, match=match) as e:
+        default.replace({"design.ring.radius_um": value})
+    assert "design.ring.radius_um" in str(e.value) and "[1, 100]" in str(e.value)
 
 
-def test_get_dotted_keys(default):
-    assert default.get("design.ring.bias_nm") == default.design.ring.bias_nm
-    assert default.get("spread.fiber_offset_um.die") == default.spread.fiber_offset_um.die
-    assert default.get("system.lanes_per_engine") == default.system.lanes_per_engine == 8
-    assert default.get("design.ring") == default.design.ring
-    with pytest.raises(ScenarioError, match=r"design\.rng\.bias_nm.*did you mean"):
-        default.get("design.rng.bias_nm")
-    with pytest.raises(ScenarioError, match="unknown parameter"):
-        default.get("design.ring.bias_nm.x")
+def test_numpy_values_for_int_and_bool_fields_validated(default):
+    with pytest.raises(ScenarioError, match=r"system\.lanes_per_engine.*integer"):
+        default.replace({"system.lanes_per_engine": np.float32(8.5)})
+    with pytest.raises(ScenarioError, match=r"system\.lanes_per_engine.*\[1, 1024\]"):
+        default.replace({"system.lanes_per_engine": np.int64(2048)})
+    with pytest.raises(ScenarioError, match="true or false"):
+        default.replace({"limits.allow_order_hop": np.int64(1)})
+    with pytest.raises(ScenarioError, match=r"\(-1, 1\)"):
+        default.replace({"correlation.die.ring_resonance_nm,ring_coupling_ln": np.float32(1.0)})
 
 
-def test_every_param_key_gets_its_value(default):
-    n = 0
-    for key, _, value in iter_params(default):
-        assert default.get(key) == value, key
-        n += 1
-    assert n > 80
+def test_traced_value_is_a_scenario_error_not_a_jax_error(default):
+    @jax.jit
+    def f(x):
+        return default.replace({"design.ring.bias_nm": x}).design.ring.bias_nm
+
+    with pytest.raises(ScenarioError, match=r"design\.ring\.bias_nm.*traced.*with_values"):
+        f(jnp.float32(5.0))
 
 
 # --------------------------------------------------------------------------- pytree
