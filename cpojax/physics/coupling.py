@@ -92,7 +92,7 @@ def coupler_efficiency(
     η_total = η_overlap · T_F(n_fiber → n_medium) · T_F(n_medium → n_chip) · 10^(−IL/10)
     where η_overlap is :func:`mode_overlap` (waists = MFD/2) and IL the coupler's
     intrinsic loss (edge coupler 1–2 dB/facet, apodized grating 1–2 dB, uniform
-    grating 3–6 dB; physics.md §3). Reciprocal: the same for either direction.
+    grating 3–6 dB; docs/model.md#fiber-coupling). Reciprocal: the same for either direction.
 
     Args:
       chip_mfd_um, fiber_mfd_um: mode field diameters [µm].

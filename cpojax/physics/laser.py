@@ -58,14 +58,14 @@ def electrical_power_mw(*, current_ma, v0_v, series_ohm):
 
 
 def wall_plug_efficiency(*, optical_mw, electrical_mw):
-    """Wall-plug efficiency P_opt / P_el (≈20–30 % chip level for DFBs, physics.md §1)."""
+    """Wall-plug efficiency P_opt / P_el (≈20–30 % chip level for DFBs; docs/model.md#laser)."""
     return optical_mw / electrical_mw
 
 
 def wavelength_nm(*, wavelength_ref_nm, temp_c, dlambda_dt_nm_per_k=0.1, tref_c=25.0):
     """DFB emission wavelength λ_L(T) = λ_L0 + dλ/dT·(T − T_ref), dλ/dT ≈ 0.1 nm/K.
 
-    The grating's index tracks temperature (≈0.08–0.1 nm/K for InP DFBs; physics.md §1).
+    The grating's index tracks temperature (≈0.08–0.1 nm/K for InP DFBs; docs/model.md#laser).
     λ_L0 includes the laser's own fabrication offset δλ_L.
     """
     return wavelength_ref_nm + dlambda_dt_nm_per_k * (temp_c - tref_c)
@@ -74,7 +74,7 @@ def wavelength_nm(*, wavelength_ref_nm, temp_c, dlambda_dt_nm_per_k=0.1, tref_c=
 def splitter_loss_db(*, n_ways, excess_db_per_stage):
     """Loss of a 1:N power splitter tree: 10·log10(N) + excess·log2(N) [dB].
 
-    1:4 → 6.02 dB + 2 stages × (0.1–0.3 dB) excess (physics.md §2).
+    1:4 → 6.02 dB + 2 stages × (0.1–0.3 dB) excess (docs/model.md#laser).
     """
     n = int(n_ways)  # a count, static: lanes per laser
     return 10.0 * math.log10(n) + excess_db_per_stage * math.log2(n)

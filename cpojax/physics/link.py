@@ -7,8 +7,8 @@ coupler), a worst-case-allocated fiber plant, and its own receive path
 allocation. Both ends therefore carry this engine's variation; in a deployed
 link the far end is another engine drawn from the same population.
 
-Four limit states, each continuous with g >= 0 meaning pass (physics.md,
-"Pass/fail"):
+Four limit states, each continuous with g >= 0 meaning pass
+(docs/model.md#limit-states):
 
 =========  ============================================================  ======
 name       g                                                             unit
@@ -19,7 +19,8 @@ thermal    distance, in heater power, to the nearest edge of the lockable   mW
            heater runs out (red edge) or resonance crosses the lock point
            with the next order out of reach (blue edge); continuous
 modulator  min over corners of dynamic ER − ER floor                     dB
-power      budget − max over corners of lane electrical power            pJ/bit
+power      budget − lane electrical power with the worst heater power    pJ/bit
+           over the whole window (:func:`ring.window_worst_shift_nm`)
 =========  ============================================================  ======
 """
 

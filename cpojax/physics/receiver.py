@@ -23,7 +23,7 @@ def eye_factor(modulation: str) -> float:
     """Ratio R·OMA_outer / (σ·Q) at the decision threshold: 2 for NRZ, 6 for PAM4.
 
     NRZ: Q = R·OMA/(2σ). PAM4 (equal eyes): Q_eye = R·OMA_outer/(6σ) because each of
-    the three eyes is one third of the outer swing (physics.md §9).
+    the three eyes is one third of the outer swing (docs/model.md#ber).
     """
     if modulation == "nrz":
         return 2.0
@@ -40,7 +40,8 @@ def ber_nrz(*, q):
 def ber_pam4(*, q_eye):
     """Gray-coded PAM4 BER ¾·Q_f(Q_eye) = (3/8)·erfc(Q_eye/√2); SNR = 5·Q_eye².
 
-    Three eyes, 6 of 8 symbol errors are one bit of two (physics.md §9).
+    Three eyes have 6 edges over 4 symbols, so the symbol error rate is (3/2)·Q_f(Q_eye);
+    Gray coding makes each symbol error one bit of two (docs/model.md#ber).
     """
     return 0.375 * erfc(q_eye / jnp.sqrt(2.0))
 
@@ -66,7 +67,8 @@ def noise_variance_a2(*, tia_noise_a, avg_current_a, dark_current_a, bandwidth_h
     """Total receiver noise σ² = i_TIA² + 2q(I_avg + I_d)·B + RIN·I_avg²·B [A²].
 
     Thermal/TIA input noise (integrated, rms), shot noise and laser relative
-    intensity noise (physics.md §8; Agrawal §4.4).
+    intensity noise (docs/model.md#noise; Agrawal, 3rd ed., §4.4). The same σ is used for
+    every level (evaluated at the average photocurrent).
     """
     rin = 10.0 ** (rin_db_hz / 10.0)
     return (
@@ -97,9 +99,10 @@ def required_oma_mw(
     With photocurrent swing y = R·OMA and I_avg = k·y (k = P_avg/OMA), the condition
     y = m·Q·σ(y) (m = eye factor) squares to
     y²·(1 − K·RIN·B·k²) − K·2qBk·y − K·(i_TIA² + 2qB·I_d) = 0, K = (mQ)²,
-    whose positive root is taken. When 1 − K·RIN·B·k² <= 0 the RIN floor makes the
-    BER unreachable at any power; the leading coefficient is floored at 1e-6 so the
-    required OMA becomes huge (the margin very negative) instead of NaN.
+    whose positive root is taken (docs/model.md#required-oma). When
+    1 − K·RIN·B·k² <= 0 the RIN floor makes the BER unreachable at any power; the
+    leading coefficient is floored at 1e-6 so the required OMA becomes huge (the
+    margin very negative) instead of NaN.
     """
     kk = (eye_factor * q) ** 2
     rin = 10.0 ** (rin_db_hz / 10.0)

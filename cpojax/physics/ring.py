@@ -91,7 +91,9 @@ def loaded_q(*, wavelength_nm, fwhm_nm):
 def fab_shift_nm(*, width_error_nm, thickness_error_nm, dlam_dw=1.0, dlam_dt=2.0):
     """Resonance shift from waveguide width/thickness errors: δλ = dλ/dw·δw + dλ/dt·δt [nm].
 
-    dλ/dw ≈ 1 nm/nm, dλ/dt ≈ 2 nm/nm for 220-nm SOI (physics.md §5 [E]).
+    dλ/dw ≈ 1 nm/nm, dλ/dt ≈ 2 nm/nm for 220-nm SOI [E]. The link samples δλ_fab
+    directly (``spread.ring_resonance_nm``); this is the conversion from geometry
+    errors for whoever sets that spread (docs/model.md#micro-ring-modulator).
     """
     return dlam_dw * width_error_nm + dlam_dt * thickness_error_nm
 
@@ -99,7 +101,7 @@ def fab_shift_nm(*, width_error_nm, thickness_error_nm, dlam_dw=1.0, dlam_dt=2.0
 def resonance_nm(*, design_nm, fab_shift_nm, temp_c, dlambda_dt_nm_per_k, tref_c=25.0):
     """Resonance wavelength λ_R(T) = λ_R0 + δλ_fab + κ_R·(T − T_ref), κ_R ≈ 60–90 pm/K.
 
-    Thermo-optic shift of silicon, dn/dT ≈ 1.8e-4 /K (physics.md §5).
+    Thermo-optic shift of silicon, dn/dT ≈ 1.8e-4 /K (docs/model.md#thermal-lock).
     """
     return design_nm + fab_shift_nm + dlambda_dt_nm_per_k * (temp_c - tref_c)
 
@@ -118,7 +120,7 @@ def oma_detuning_nm(*, fwhm_nm, shift_nm):
     derivative of 4xs / ((1 + x² + s²)² − 4x²s²) to zero; s → 0 gives the
     maximum-slope point x = 1/√3). The all-pass line is Lorentzian to O(1/finesse);
     the test suite checks the OMA at δ* against a brute-force search on the exact
-    all-pass line.
+    all-pass line (docs/model.md#lock-detuning).
 
     Args:
       fwhm_nm: resonance FWHM [nm].
@@ -136,8 +138,9 @@ def modulation_levels(*, a, r, fsr_nm, detuning_nm, shift_nm):
 
     The drive moves the resonance by ±Δλ_mod/2 around the lock point; with the
     laser on the blue side at detuning δ the outer levels are
-    T_high = T(δ + Δλ_mod/2) and T_low = T(δ − Δλ_mod/2) (physics.md §5). Then
-    OMA = P_in·(T_high − T_low) and the dynamic extinction ratio is T_high/T_low.
+    T_high = T(δ + Δλ_mod/2) and T_low = T(δ − Δλ_mod/2). Then
+    OMA = P_in·(T_high − T_low) and the dynamic extinction ratio is T_high/T_low
+    (docs/model.md#micro-ring-modulator).
 
     Returns:
       (t_high, t_low), linear power transmissions.
@@ -162,7 +165,8 @@ def bandwidth_penalty_db(*, bandwidth_ghz, symbol_rate_gbd):
     equaliser removes the post-cursor ISI, so the eye amplitude (OMA) is scaled by
     the main cursor. Noise enhancement by the equaliser is not modelled (optimistic
     by a fraction of a dB at f_3dB ≈ 0.5 × symbol rate). f_3dB combines the photon
-    lifetime and the electrical bandwidth as 1/f² = 1/f_ring² + 1/f_el².
+    lifetime and the electrical bandwidth as 1/f² = 1/f_ring² + 1/f_el²
+    (docs/model.md#bandwidth-penalty).
     """
     return -10.0 * jnp.log10(1.0 - jnp.exp(-2.0 * jnp.pi * bandwidth_ghz / symbol_rate_gbd))
 
@@ -171,7 +175,8 @@ def required_shift_nm(*, laser_nm, resonance_nm, lock_detuning_nm, fsr_nm):
     """Red shift the heater must supply: s = (λ_L + δ − λ_R) mod FSR ∈ [0, FSR).
 
     Heaters only red-shift; when the resonance already sits red of the lock point,
-    the next-bluer order (one FSR away) is pulled in instead (physics.md §6).
+    the next-bluer order (one FSR away) is pulled in instead (docs/model.md#thermal-lock).
+    Not used by the link, which works with the unwrapped shift (:func:`lock_margin_nm`).
     """
     return jnp.mod(laser_nm + lock_detuning_nm - resonance_nm, fsr_nm)
 
@@ -213,7 +218,7 @@ def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm, allow_order_hop: boo
     (heater runs out, x + Δ = R) and the blue edge (the resonance crosses the lock
     point and the next order is out of reach). The required heater power itself
     jumps at the wrap; this distance does not, so design-point searches (FORM) and
-    smoothed-indicator gradients see both failure boundaries.
+    smoothed-indicator gradients see both failure boundaries (docs/model.md#lock-margin).
     """
     x = jnp.mod(s_min_nm, fsr_nm)
     w = range_nm - (s_max_nm - s_min_nm)
