@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import jax
 import numpy as np
 
-from cpojax.physics.link import LIMIT_STATES, lane_budget
+from cpojax import model
+from cpojax.estimators.result import InvalidModelOutput
+from cpojax.physics.link import lane_budget
 from cpojax.scenario import Scenario
+from cpojax.validate import check_scenario
 
-__all__ = ["STAGES", "nominal_budget"]
+__all__ = ["STAGES", "LinkBudget", "nominal_budget"]
 
 # (field of Budget, row label, unit) in signal-chain order, for the table and JSON.
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -42,23 +47,54 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("pj_per_bit", "energy per bit", "pJ/bit"),
 )
 
-LIMIT_UNITS = {"optical": "dB", "thermal": "mW", "modulator": "dB", "power": "pJ/bit"}
-LIMIT_TEXT = {
-    "optical": "OMA at receiver − required OMA, worst corner",
-    "thermal": "heater power to the nearest lock edge over the window (red: heater runs out; blue: ring crosses the laser)",
-    "modulator": "dynamic ER − ER floor, worst corner",
-    "power": "power budget − lane power, worst corner",
-}
+
+@dataclasses.dataclass(frozen=True)
+class LinkBudget:
+    """The nominal lane's budget.
+
+    Attributes:
+      passes: every limit state is >= 0.
+      limit_states: {name: g} (worst over the window).
+      limit_units: {name: unit of g}.
+      corners: one dict per operating corner with every stage of :data:`STAGES`
+        and the corner's engine and laser temperatures.
+      ring: FSR, FWHM, loaded Q, bandwidth and lock detuning.
+      heater_worst_mw: worst heater power over the window.
+    """
+
+    passes: bool
+    limit_states: dict[str, float]
+    limit_units: dict[str, str]
+    corners: list[dict[str, float]]
+    ring: dict[str, float]
+    heater_worst_mw: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `cpojax link --json` object (``pass`` is the verdict)."""
+        return {
+            "pass": self.passes,
+            "limit_states": self.limit_states,
+            "limit_units": self.limit_units,
+            "corners": self.corners,
+            "ring": self.ring,
+            "heater_worst_mw": self.heater_worst_mw,
+        }
 
 
-def nominal_budget(scenario: Scenario) -> dict[str, Any]:
+def _non_finite(corners, g, ring) -> list[str]:
+    bad = [f"limit state {k}" for k, v in g.items() if not math.isfinite(v)]
+    bad += sorted({k for c in corners for k, v in c.items() if not math.isfinite(v)})
+    bad += [f"ring {k}" for k, v in ring.items() if not math.isfinite(v)]
+    return bad
+
+
+def nominal_budget(scenario: Scenario) -> LinkBudget:
     """Budget of the nominal lane (no spread) at every operating corner.
 
-    Returns:
-      JSON-friendly dict: ``pass`` (bool), ``limit_states`` {name: worst value},
-      ``limit_units``, ``corners`` [one dict per corner with every stage],
-      ``ring`` (FSR, FWHM, Q_L, bandwidth, lock detuning) and ``heater_worst_mw``.
+    Raises:
+      InvalidModelOutput: a stage of the budget is NaN/inf (the message names it).
     """
+    scenario = check_scenario(scenario)
     b = jax.jit(
         lambda d: lane_budget(
             design=d, system=scenario.system, window=scenario.window, limits=scenario.limits
@@ -70,18 +106,25 @@ def nominal_budget(scenario: Scenario) -> dict[str, Any]:
         row = {"engine_temp_c": float(b.engine_temp_c[i]), "laser_temp_c": float(b.laser_temp_c[i])}
         row.update({k: float(getattr(b, k)[i]) for k, _, _ in STAGES})
         corners.append(row)
-    g = {name: float(b.g[j]) for j, name in enumerate(LIMIT_STATES)}
-    return {
-        "pass": bool(all(v >= 0 for v in g.values())),
-        "limit_states": g,
-        "limit_units": dict(LIMIT_UNITS),
-        "corners": corners,
-        "ring": {
-            "fsr_nm": float(b.fsr_nm),
-            "fwhm_nm": float(b.fwhm_nm),
-            "loaded_q": float(b.loaded_q),
-            "bandwidth_ghz": float(b.ring_bw_ghz),
-            "lock_detuning_nm": float(b.lock_detuning_nm),
-        },
-        "heater_worst_mw": float(b.heater_worst_mw),
+    g = {name: float(b.g[j]) for j, name in enumerate(model.LIMIT_NAMES)}
+    ring = {
+        "fsr_nm": float(b.fsr_nm),
+        "fwhm_nm": float(b.fwhm_nm),
+        "loaded_q": float(b.loaded_q),
+        "bandwidth_ghz": float(b.ring_bw_ghz),
+        "lock_detuning_nm": float(b.lock_detuning_nm),
     }
+    bad = _non_finite(corners, g, ring)
+    if bad:
+        raise InvalidModelOutput(
+            "the nominal lane budget is NaN/inf in: " + ", ".join(bad) + "; check the scenario "
+            "for values that break the physics"
+        )
+    return LinkBudget(
+        passes=bool(all(v >= 0 for v in g.values())),
+        limit_states=g,
+        limit_units={ls.name: ls.unit for ls in model.LIMIT_STATES},
+        corners=corners,
+        ring=ring,
+        heater_worst_mw=float(b.heater_worst_mw),
+    )

@@ -1,4 +1,10 @@
-"""Matplotlib figures from plain arrays / result dicts (Agg backend, files only)."""
+"""Matplotlib figures from plain arrays / result dicts.
+
+Figures are built with the object-oriented API (``matplotlib.figure.Figure``), not
+``pyplot``: no global backend is chosen or changed at import, so a notebook keeps
+its inline backend, the figures display there, and files are written by the
+figure's own canvas.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,15 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = [
     "bar_ranked",
     "failure_pareto",
     "heater_histogram",
     "margin_histogram",
+    "optimize_trajectory",
     "save_atomic",
     "yield_vs_lanes",
 ]
@@ -30,7 +34,6 @@ def save_atomic(fig, path: str) -> None:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format=os.path.splitext(path)[1][1:])
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         if os.path.exists(tmp):
             os.unlink(tmp)
 
@@ -46,7 +49,8 @@ def _hist_axes(hist: Mapping[str, Any]):
 def margin_histogram(hist: Mapping[str, Any], *, title: str = "Optical margin (worst corner)"):
     """Histogram of the optical limit state (dB) with the pass line at 0."""
     edges, c, under, over = _hist_axes(hist)
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     centers = 0.5 * (edges[1:] + edges[:-1])
     ax.bar(centers, c, width=np.diff(edges), color=np.where(centers < 0, "tab:red", "tab:blue"))
     ax.axvline(0.0, color="k", ls="--", label="pass line (margin = 0 dB)")
@@ -66,7 +70,8 @@ def heater_histogram(hist: Mapping[str, Any], heater_max_mw: float):
     beyond = int(under)  # g below range = heater power above the plotted range
     p_edges = heater_max_mw - edges[::-1]  # g = max − P  →  P = max − g
     c = c[::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     centers = 0.5 * (p_edges[1:] + p_edges[:-1])
     ax.bar(
         centers,
@@ -94,7 +99,8 @@ def yield_vs_lanes(
 ):
     """Engine yield vs number of lanes: simulated (correlated lanes) vs lane_yield^k."""
     k = np.arange(1, len(simulated) + 1)
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     ax.plot(k, simulated, "o-", label="simulated (die-level variation shared)")
     ax.plot(k, independent, "s--", label="independent lanes: lane yield^k")
     ax.set_xlabel("lanes per engine")
@@ -108,7 +114,8 @@ def yield_vs_lanes(
 
 def failure_pareto(modes: Mapping[str, float], attribution: Mapping[str, Mapping[str, float]]):
     """Pareto of failures by limit state and by variable (excess E[z²|fail] − 1)."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    a1, a2 = fig.subplots(1, 2)
     names = sorted(modes, key=modes.get, reverse=True)
     vals = [modes[n] for n in names]
     a1.bar(names, vals, color="tab:red")
@@ -126,10 +133,35 @@ def failure_pareto(modes: Mapping[str, float], attribution: Mapping[str, Mapping
 def bar_ranked(labels: Sequence[str], values: Sequence[float], *, xlabel: str, title: str):
     """Horizontal bar chart of values ranked by magnitude."""
     order = np.argsort(np.abs(np.asarray(values)))
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(labels) + 1.5))
+    fig = Figure(figsize=(7, 0.3 * len(labels) + 1.5))
+    ax = fig.subplots()
     ax.barh([labels[i] for i in order], [values[i] for i in order], color="tab:green")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.axvline(0, color="k", lw=0.8)
     fig.tight_layout()
+    return fig
+
+
+def optimize_trajectory(
+    history: Mapping[str, Sequence[float]], *, target: float, level: str
+) -> Figure:
+    """Yield, β = Φ⁻¹(yield) and cost per optimizer step, with the target line.
+
+    Args:
+      history: per-step ``yield``, ``beta`` and ``cost``.
+      target: the yield aimed at, at `level` (for a switch target: its engine yield).
+      level: the level of the plotted yield.
+    """
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
+    axes[0].plot(history["yield"])
+    axes[0].axhline(target, color="k", ls="--")
+    axes[0].set_title(f"{level} yield per step")
+    axes[1].plot(history["beta"])
+    axes[1].set_title("β = Φ⁻¹(yield)")
+    axes[2].plot(history["cost"])
+    axes[2].set_title("cost [$ per engine + 1]")
+    for a in axes:
+        a.set_xlabel("step")
     return fig

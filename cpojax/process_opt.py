@@ -34,11 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cpojax.levels import switch_from_engine
+from cpojax.model import parametric_limit_state
 from cpojax.optimize import reach_yield
 from cpojax.params import get_values, value_range
 from cpojax.scenario import Scenario, ScenarioError
-from cpojax.sensitivity import level_limit_state
-from cpojax.yields import switch_from_engine
 
 __all__ = ["DEFAULT_COSTS", "DEFAULT_FREE", "ProcessOptResult", "optimize_process"]
 
@@ -210,7 +210,7 @@ def optimize_process(
         n_per_step = int(min(16384, max(1024, 8 * math.ceil(want / 8))))
     if importance is None:
         importance = (1.0 - per_level_target) * n_per_step < 5.0
-    g_level, dim = level_limit_state(scenario, "lane" if level == "lane" else "engine")
+    g_level, dim = parametric_limit_state(scenario, "lane" if level == "lane" else "engine")
 
     # Optimizer coordinates: log σ for spreads; (v − v0)/s for design values with the
     # scale s = 10 % of |v0| (1 if v0 = 0), so that Adam's per-coordinate steps are
@@ -303,10 +303,9 @@ def optimize_process(
     # Report the verification's own estimate and interval (for lanes: the unrounded
     # yield with the clustering-corrected interval of estimate_yield).
     ver = verification["result"]
-    vy, (lo, hi) = ver.lane if level == "lane" else ver.engine
+    vy, lo, hi = ver.lane if level == "lane" else ver.engine
     if level == "switch":
-        e = scenario.system.engines_per_switch
-        vy, (lo, hi) = switch_from_engine((vy, (lo, hi)), e)
+        vy, lo, hi = switch_from_engine(ver.engine, scenario.system.engines_per_switch)
     hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
     return ProcessOptResult(
         level=level,

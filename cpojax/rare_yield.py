@@ -25,7 +25,6 @@ failing lane over the edge (Ditlevsen & Madsen, Structural Reliability Methods,
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from typing import Any
@@ -34,57 +33,41 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax import variation
+from cpojax import model, variation
 from cpojax.estimators.rare import estimate_rare
 from cpojax.estimators.result import FailureResult
-from cpojax.physics.link import LIMIT_STATES
+from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.scenario import Scenario
+from cpojax.validate import check_scenario, resolve_key
 
-__all__ = ["RareYieldResult", "engine_limit_state", "estimate_yield_rare", "lane_limit_state"]
+__all__ = ["RareYieldResult", "estimate_yield_rare", "scale_spreads"]
 
 METHODS = ("form", "is", "subset", "auto")
 
 
-@functools.lru_cache(maxsize=32)
-def lane_limit_state(scenario: Scenario, dtype_name: str = "float32"):
-    """g(u: f[n, lane_dim]) -> f[n, 4] for single lanes (cached per scenario: the
-    estimators jit on the function object, so the same object avoids recompiling)."""
-    from cpojax.yields import _limit_g
-
-    dtype = jnp.dtype(dtype_name)
-
-    def g(u):
-        return _limit_g(scenario, variation.lane_deviations(scenario, u.astype(dtype)), dtype)
-
-    return g
-
-
-@functools.lru_cache(maxsize=32)
-def engine_limit_state(scenario: Scenario, dtype_name: str = "float32"):
-    """g(u: f[n, engine_dim]) -> f[n, lanes·4], column 4·i + k = lane i, limit state k."""
-    from cpojax.yields import _limit_g
-
-    dtype = jnp.dtype(dtype_name)
-
-    def g(u):
-        gg = _limit_g(scenario, variation.engine_deviations(scenario, u.astype(dtype)), dtype)
-        return gg.reshape(gg.shape[0], -1)
-
-    return g
-
-
 @dataclasses.dataclass(frozen=True)
 class RareYieldResult:
-    """Lane / engine / switch yield from a rare-event estimator."""
+    """Lane / engine / switch yield from a rare-event estimator.
 
-    lane: tuple[float, tuple[float, float]]
-    engine: tuple[float, tuple[float, float]]
-    switch: tuple[float, tuple[float, float]]
+    Attributes:
+      lane, engine, switch: :class:`~cpojax.levels.LevelYield` (NaN for a level not
+        estimated).
+      method: the method asked for.
+      reliable: False when any estimator's own checks failed.
+      lane_result, engine_result: the generic estimators' results (failure
+        probabilities), or None.
+      n_evals: lane-model evaluations (an engine evaluation counts lanes_per_engine).
+      failure_modes, attribution: from the FORM design points.
+    """
+
+    lane: LevelYield
+    engine: LevelYield
+    switch: LevelYield
     method: str
     reliable: bool
-    lane_result: FailureResult
-    engine_result: FailureResult
-    lane_evaluations: int
+    lane_result: FailureResult | None
+    engine_result: FailureResult | None
+    n_evals: int
     failure_modes: dict[str, float]
     attribution: dict[str, float]
     wall_s: float
@@ -92,19 +75,17 @@ class RareYieldResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --method ... --json` object)."""
-        from cpojax.yields import level_dict as lvl
-
         return {
-            "lane": lvl(self.lane),
-            "engine": lvl(self.engine),
-            "switch": lvl(self.switch),
+            "lane": self.lane.to_dict(),
+            "engine": self.engine.to_dict(),
+            "switch": self.switch.to_dict(),
             "method": self.method,
             "reliable": self.reliable,
             "failure_modes": self.failure_modes,
             "attribution": self.attribution,
-            "lane_evaluations": self.lane_evaluations,
-            "lane_pf": self.lane_result.to_dict(),
-            "engine_pf": self.engine_result.to_dict(),
+            "lane_evaluations": self.n_evals,
+            "lane_pf": None if self.lane_result is None else self.lane_result.to_dict(),
+            "engine_pf": None if self.engine_result is None else self.engine_result.to_dict(),
             "wall_s": self.wall_s,
             "seed": self.seed,
         }
@@ -133,14 +114,14 @@ def _form_breakdown(res: FailureResult, lay: variation.Layout, *, engine: bool):
 
 
 def _modes_from_points(res: FailureResult, weights) -> dict[str, float]:
-    """Failure-mode shares: each design point's limit state is its column mod 4
-    (columns are lane·4 + limit state), weighted by its FORM probability."""
+    """Failure-mode shares: each design point's limit state is its column mod K
+    (columns are lane·K + limit state), weighted by its FORM probability."""
     cols = res.diagnostics.get("design_columns") or []
     if not cols or len(cols) != len(weights):
         return {}
-    out = dict.fromkeys(LIMIT_STATES, 0.0)
+    out = dict.fromkeys(model.LIMIT_NAMES, 0.0)
     for c, wi in zip(cols, weights, strict=True):
-        out[LIMIT_STATES[int(c) % 4]] += float(wi)
+        out[model.limit_of_column(c)] += float(wi)
     return out
 
 
@@ -153,7 +134,7 @@ def _lane_points_in_engine(
     columns, its own P columns and the Q columns of laser i // lanes_per_laser.
     The points of ``lane_result`` (a lane-level FORM or IS result) are reused when it
     has them; otherwise a lane-level FORM search runs.
-    Returns ([(u_engine, β, column 4·i + k)], lane evaluations spent here).
+    Returns ([(u_engine, β, column K·i + k)], lane evaluations spent here).
     """
     d = lane_result.diagnostics if lane_result is not None else {}
     spent = 0
@@ -164,7 +145,7 @@ def _lane_points_in_engine(
             if k in ("n_starts", "max_iter", "form_tol", "dtype", "max_evals")
         }
         res = estimate_rare(
-            lane_limit_state(scenario, dtype_name),
+            model.limit_state(scenario, "lane", dtype_name),
             dim=lay.lane_dim,
             key=key,
             method="form",
@@ -185,7 +166,7 @@ def _lane_points_in_engine(
             e[own0 + i * p : own0 + (i + 1) * p] = u[s2 : s2 + p]
             li = i // lay.lanes_per_laser
             e[laser0 + li * q : laser0 + (li + 1) * q] = u[s2 + p :]
-            points.append((e, float(beta), 4 * i + int(col)))
+            points.append((e, float(beta), model.N_LIMIT * i + int(col)))
     return points, spent
 
 
@@ -209,9 +190,10 @@ def estimate_yield_rare(
       **kwargs: passed to the estimator (target_cov, max_evals, n_starts, ...).
 
     Returns:
-      :class:`RareYieldResult`; ``lane_evaluations`` counts lane-model evaluations
+      :class:`RareYieldResult`; ``n_evals`` counts lane-model evaluations
       (an engine evaluation is ``lanes_per_engine`` lane evaluations).
     """
+    scenario = check_scenario(scenario)
     if method not in METHODS:
         raise ValueError(
             f"method must be one of {METHODS} (use estimate_yield for 'mc'), got {method!r}"
@@ -221,8 +203,10 @@ def estimate_yield_rare(
             "rare-event methods need system.spare_lanes = 0 (k-of-n engines are not a union "
             "of failure regions); use the Monte Carlo method for spare lanes"
         )
-    if key is None:
-        key = jax.random.key(0 if seed is None else seed)
+    bad = [lv for lv in levels if lv not in ("lane", "engine")]
+    if bad or not levels:
+        raise ValueError(f"levels must name 'lane' and/or 'engine', got {levels!r}")
+    key, seed = resolve_key(key, seed)
     lay = variation.layout(scenario)
     k_lane, k_points, k_eng = jax.random.split(key, 3)
     t0 = time.perf_counter()
@@ -231,7 +215,11 @@ def estimate_yield_rare(
     evals = 0
     if "lane" in levels:
         lane_res = estimate_rare(
-            lane_limit_state(scenario, dn), dim=lay.lane_dim, key=k_lane, method=method, **kwargs
+            model.limit_state(scenario, "lane", dn),
+            dim=lay.lane_dim,
+            key=k_lane,
+            method=method,
+            **kwargs,
         )
         evals += lane_res.n_evals
     if "engine" in levels:
@@ -246,30 +234,31 @@ def estimate_yield_rare(
             kw.update(design_points=pts, prior_evals=0)
             evals += lane_form_evals
         eng_res = estimate_rare(
-            engine_limit_state(scenario, dn), dim=lay.engine_dim, key=k_eng, method=method, **kw
+            model.limit_state(scenario, "engine", dn),
+            dim=lay.engine_dim,
+            key=k_eng,
+            method=method,
+            **kw,
         )
         evals += eng_res.n_evals * lay.lanes
     wall = time.perf_counter() - t0
 
-    def y(res):
+    def y(res) -> LevelYield:
         if res is None:
-            return (math.nan, (math.nan, math.nan))
-        lo, hi = res.ci
+            return LevelYield.nan()
+        ci = res.ci
         if res.method == "form":
             # FORM is a first-order point approximation with no sampling error: it
             # carries no confidence interval, so none is claimed.
-            lo, hi = 0.0, 1.0
+            ci = (0.0, 1.0)
         elif not res.reliable and res.diagnostics.get("chosen") is None:
             # an unreliable "is"/"subset" answer is widened tenfold each side, as
-            # "auto" does, rather than shown as a tight interval
-            lo, hi = lo / 10.0, min(1.0, hi * 10.0)
-        return (1.0 - res.pf, (max(0.0, 1.0 - hi), min(1.0, 1.0 - lo)))
+            # "auto" does, rather than shown as a tight wrong interval
+            ci = (ci[0] / 10.0, min(1.0, ci[1] * 10.0))
+        return LevelYield.from_failure(res.pf, ci)
 
     lane, engine = y(lane_res), y(eng_res)
-    e = scenario.system.engines_per_switch
-    from cpojax.yields import switch_from_engine
-
-    switch = switch_from_engine(engine, e)
+    switch = switch_from_engine(engine, scenario.system.engines_per_switch)
     ref = eng_res if eng_res is not None else lane_res
     weights, attribution = _form_breakdown(ref, lay, engine=ref is eng_res)
     modes = _modes_from_points(ref, weights) if len(weights) else {}
@@ -282,7 +271,7 @@ def estimate_yield_rare(
         reliable=reliable,
         lane_result=lane_res,
         engine_result=eng_res,
-        lane_evaluations=int(evals),
+        n_evals=int(evals),
         failure_modes=modes,
         attribution=attribution,
         wall_s=wall,

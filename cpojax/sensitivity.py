@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax import variation
+from cpojax import model
 from cpojax.estimators.gradients import failure_grad
-from cpojax.params import get_values, numeric_keys, with_values
+from cpojax.params import get_values, numeric_keys
 from cpojax.scenario import Scenario
 
 __all__ = ["Sensitivity", "sensitivity"]
@@ -42,30 +42,6 @@ class Sensitivity:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def level_limit_state(scenario: Scenario, level: str):
-    """(g(u, values) -> f[n, k], dim) for 'lane' or 'engine' with values {key: scalar}."""
-    from cpojax.yields import _limit_g
-
-    lay = variation.layout(scenario)
-
-    if level == "lane":
-
-        def g(u, values):
-            sc = with_values(scenario, values)
-            return _limit_g(sc, variation.lane_deviations(sc, u), u.dtype)
-
-        return g, lay.lane_dim
-    if level == "engine":
-
-        def g(u, values):
-            sc = with_values(scenario, values)
-            gg = _limit_g(sc, variation.engine_deviations(sc, u), u.dtype)
-            return gg.reshape(gg.shape[0], -1)
-
-        return g, lay.engine_dim
-    raise ValueError(f"level must be 'lane' or 'engine', got {level!r}")
 
 
 def sensitivity(
@@ -94,7 +70,7 @@ def sensitivity(
         raise ValueError("level must be 'lane' or 'engine' (switch yield = engine_yield^N)")
     keys = numeric_keys(scenario) if keys is None else list(keys)
     values = get_values(scenario, keys)
-    g, dim = level_limit_state(scenario, level)
+    g, dim = model.parametric_limit_state(scenario, level)
     key = jax.random.key(seed) if key is None else key
     pf, grads, info = failure_grad(
         g,

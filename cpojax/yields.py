@@ -36,40 +36,58 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax import rng, variation
+from cpojax import model, rng, variation
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson
 from cpojax.estimators.streaming import stream_counts
-from cpojax.physics.link import LIMIT_STATES, lane_budget
-from cpojax.scenario import Scenario, ScenarioError
+from cpojax.levels import LevelYield, switch_from_engine
+from cpojax.scenario import Scenario
+from cpojax.validate import as_count, check_scenario, resolve_key
 
-__all__ = ["HIST_RANGES", "YieldResult", "estimate_yield", "yield_curve"]
+__all__ = ["YieldResult", "estimate_yield", "lane_interval"]
 
-# Histogram ranges (lo, hi, bins) of each limit state's g, for the figures.
-HIST_RANGES = {
-    "optical": (-10.0, 15.0, 200),
-    "thermal": (-40.0, 60.0, 200),
-    "modulator": (-5.0, 10.0, 150),
-    "power": (-2.0, 3.0, 100),
-}
-_FIXED = 1000.0  # fixed-point scale of float sums kept as exact integers per block
+#: Fixed-point scale of the attribution sums: each lane's value is rounded to
+#: 1/_FIXED and summed as integers, so sums are exact and order-independent.
+_FIXED = 1000.0
+#: Cap of |z|² and |z| per lane before quantisation (keeps one lane's integer
+#: below 2**20, an engine's sum below 2**31 for up to 1024 lanes).
+_Z_CAP = 1000.0
 
 
 @dataclasses.dataclass(frozen=True)
 class YieldResult:
-    """Yields with 95 % intervals, failure breakdown and the raw counters."""
+    """Yields with 95 % intervals, failure breakdown and the raw counters.
 
-    lane: tuple[float, tuple[float, float]]
-    engine: tuple[float, tuple[float, float]]
-    switch: tuple[float, tuple[float, float]]
+    Attributes:
+      lane, engine, switch: :class:`~cpojax.levels.LevelYield` ``(value, lo, hi)``.
+      n_engines, n_lanes: samples simulated.
+      seed: the seed that made the key (None when a key was given).
+      failure_modes: per limit state, the share of failing lanes that violate it.
+      lane_fail_fraction: per limit state, the fraction of all lanes that violate it.
+      attribution: per spread variable, ``excess_z2`` = E[z²|fail] − 1, ``mean_z`` =
+        E[z|fail], and ``excess_z2_<state>`` among lanes failing that state.
+      die_level_share: share of failing engines whose median lane already fails.
+      yield_vs_lanes: engine yield if the engine had only its first 1, 2, … lanes.
+      independent_vs_lanes: the same for independent lanes (lane_yield^k).
+      histograms: per limit state, ``{"lo", "hi", "counts"}`` (under/overflow bins
+        first and last).
+      counts: the raw integer counters.
+      wall_s, lane_samples_per_s: wall time (compilation included) and rate.
+      lane_design_effect: design effect of lanes clustered in engines.
+    """
+
+    lane: LevelYield
+    engine: LevelYield
+    switch: LevelYield
     n_engines: int
     n_lanes: int
     seed: int | None
@@ -87,11 +105,10 @@ class YieldResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --json` object)."""
-        lvl = level_dict
         return {
-            "lane": lvl(self.lane),
-            "engine": lvl(self.engine),
-            "switch": lvl(self.switch),
+            "lane": self.lane.to_dict(),
+            "engine": self.engine.to_dict(),
+            "switch": self.switch.to_dict(),
             "failure_modes": self.failure_modes,
             "lane_fail_fraction": self.lane_fail_fraction,
             "attribution": self.attribution,
@@ -107,35 +124,6 @@ class YieldResult:
         }
 
 
-def level_dict(t) -> dict[str, Any]:
-    """(yield, (lo, hi)) → {"yield", "ci"} for JSON output."""
-    return {"yield": t[0], "ci": list(t[1])}
-
-
-def switch_from_engine(engine, engines_per_switch: int):
-    """Switch yield y^N and its interval mapped through the same monotone power
-    (exact coverage when the switch's engines are independent draws)."""
-    y, (lo, hi) = engine
-    n = engines_per_switch
-    return (y**n, (lo**n, hi**n))
-
-
-def _limit_g(scenario: Scenario, dev, dtype):
-    """Limit states g[..., 4] of a batch of lanes (evaluated flattened: XLA compiles a
-    1-D elementwise graph noticeably faster than the same graph on [B, L] arrays)."""
-    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree_util.tree_leaves(dev)))
-    flat = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), dev)
-    g = lane_budget(
-        design=scenario.design,
-        dev=flat,
-        system=scenario.system,
-        window=scenario.window,
-        limits=scenario.limits,
-        dtype=dtype,
-    ).g
-    return g.reshape(*shape, g.shape[-1])
-
-
 def _hist(x, lo, hi, bins):
     idx = jnp.clip(jnp.floor((x - lo) / (hi - lo) * bins).astype(jnp.int32) + 1, 0, bins + 1)
     return jnp.bincount(idx.ravel(), length=bins + 2).astype(jnp.int32)
@@ -144,6 +132,29 @@ def _hist(x, lo, hi, bins):
 def _concat_lanes(a, b):
     """Join two Deviations along the lane axis (last axis)."""
     return jax.tree_util.tree_map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
+
+
+def _exact_sum(q):
+    """Exact, order-independent sum over axis 0 of int32 values |q| < 2**31.
+
+    Each value is split as q = hi·2**16 + lo (arithmetic shift, lo in [0, 2**16)),
+    and the two parts are summed separately: for up to 2**15 rows neither sum can
+    overflow int32. The host recombines them in int64 (:func:`_combine`).
+    """
+    hi = jnp.right_shift(q, jnp.int32(16))
+    lo = jnp.bitwise_and(q, jnp.int32(0xFFFF))
+    return jnp.stack([jnp.sum(hi, axis=0, dtype=jnp.int32), jnp.sum(lo, axis=0, dtype=jnp.int32)])
+
+
+def _combine(pair) -> np.ndarray:
+    """Host side of :func:`_exact_sum`: hi·2**16 + lo in int64."""
+    a = np.asarray(pair, np.int64)
+    return a[0] * 65536 + a[1]
+
+
+def _quantise(x):
+    """Per-lane fixed-point integer of a float in [−_Z_CAP, _Z_CAP]."""
+    return jnp.round(jnp.clip(x, -_Z_CAP, _Z_CAP) * _FIXED).astype(jnp.int32)
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,11 +184,12 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
         dev_die = jax.tree_util.tree_map(
             lambda x: x[:, None], variation.lane_deviations(scenario, u_die)
         )
-        g_all = _limit_g(scenario, _concat_lanes(dev, dev_die), dtype)  # [B, L + 1, 4]
+        g_all = model.lane_g(scenario, _concat_lanes(dev, dev_die), dtype)  # [B, L + 1, K]
         g, g_die = g_all[:, :lanes], g_all[:, lanes]
-        finite = jnp.all(jnp.isfinite(g_all), axis=-1)
+        finite_k = jnp.isfinite(g)
+        finite = jnp.all(finite_k, axis=-1)  # [B, L]
         fail_k = g < 0
-        lane_fail = jnp.any(fail_k, axis=-1) | ~finite[:, :lanes]
+        lane_fail = jnp.any(fail_k, axis=-1) | ~finite
         nf = jnp.sum(lane_fail, axis=-1)
         eng_fail = nf > scenario.system.spare_lanes
         prefix_fail = jnp.cumsum(lane_fail, axis=-1) > 0  # [B, L]
@@ -185,49 +197,72 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
         z = variation.standardized(scenario, u)  # {var: [B, L, F]}
         z2 = jnp.stack([jnp.mean(z[n] ** 2, axis=-1) for n in names], axis=-1)  # [B, L, V]
         z1 = jnp.stack([jnp.mean(z[n], axis=-1) for n in names], axis=-1)
-        w = lane_fail.astype(dtype)[..., None]
-        wk = fail_k.astype(dtype)  # [B, L, 4]
-
-        def fx(x):  # per-block float sums as exact fixed-point integers (chunk-invariant)
-            return jnp.round(x * _FIXED).astype(jnp.int32)
-
+        q2, q1 = _quantise(z2), _quantise(z1)  # [B, L, V] int32
+        w = lane_fail.astype(jnp.int32)[..., None]
+        bad = (~finite).astype(jnp.int32)[..., None]
+        wk = fail_k.astype(jnp.int32)  # [B, L, K]
         out = {
             "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
             "state_fail": jnp.sum(fail_k, axis=(0, 1)).astype(jnp.int32),
             "invalid": jnp.sum(~finite).astype(jnp.int32),
+            "invalid_state": jnp.sum(~finite_k, axis=(0, 1)).astype(jnp.int32),
+            "invalid_probe": jnp.sum(~jnp.all(jnp.isfinite(g_die), axis=-1)).astype(jnp.int32),
             "engine_fail": jnp.sum(eng_fail).astype(jnp.int32),
             "nfail_hist": jnp.bincount(nf, length=lanes + 1).astype(jnp.int32),
             "prefix_fail": jnp.sum(prefix_fail, axis=0).astype(jnp.int32),
             "die_fail_engines": jnp.sum(die_fail & eng_fail).astype(jnp.int32),
-            "z2_fail": fx(jnp.sum(w * jnp.minimum(z2, 1e3), axis=(0, 1))),
-            "z1_fail": fx(jnp.sum(w * z1, axis=(0, 1))),
-            "z2_state": fx(jnp.einsum("blk,blv->kv", wk, jnp.minimum(z2, 1e3))),
+            # Per-lane integers summed per engine (< 2**31), then exactly over engines.
+            "z2_fail": _exact_sum(jnp.sum(w * q2, axis=1, dtype=jnp.int32)),
+            "z1_fail": _exact_sum(jnp.sum(w * q1, axis=1, dtype=jnp.int32)),
+            "z2_state": _exact_sum(
+                jnp.einsum("blk,blv->bkv", wk, q2, preferred_element_type=jnp.int32)
+            ),
+            "z2_invalid": _exact_sum(jnp.sum(bad * q2, axis=1, dtype=jnp.int32)),
         }
-        for j, name in enumerate(LIMIT_STATES):
-            lo, hi, bins = HIST_RANGES[name]
-            out[f"hist_{name}"] = _hist(g[..., j], lo, hi, bins)
+        for j, ls in enumerate(model.LIMIT_STATES):
+            lo, hi, bins = ls.hist
+            out[f"hist_{ls.name}"] = _hist(g[..., j], lo, hi, bins)
         return out
 
     return fn
 
 
-def _run_fingerprint(scenario: Scenario, key, dtype, generator: str, n_blocks: int) -> str:
-    """Hash of everything that determines a run's numbers (for safe resumes)."""
-    import hashlib
+#: Version of the checkpoint's counters (bumped when the block function's output changes).
+STATE_VERSION = 2
 
+
+def _resume_point(state: Any, fingerprint: str, n_blocks: int, seed) -> tuple[int, dict, float]:
+    """(next block, totals, elapsed seconds) of a checkpoint, or ValueError naming it."""
+    try:
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"resume state belongs to another run (n_blocks={state.get('n_blocks')}, "
+                f"seed={state.get('seed')}, or another scenario, key, dtype, generator or "
+                f"cpojax version); this run has n_blocks={n_blocks}, seed={seed}"
+            )
+        start = int(state["next_block"])
+        init = {k: np.asarray(v, np.int64) for k, v in state["totals"].items()}
+        elapsed = float(state.get("elapsed_s", 0.0))
+    except (AttributeError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"state is not a checkpoint made by estimate_yield ({type(e).__name__}: {e})"
+        ) from None
+    if not 0 <= start <= n_blocks:
+        raise ValueError(f"state: next_block must be in [0, {n_blocks}], got {start}")
+    return start, init, elapsed
+
+
+def run_fingerprint(scenario: Scenario, key, dtype, generator: str, n_blocks: int) -> str:
+    """Hash of everything that determines a run's numbers (guards resumes)."""
     kd = np.asarray(jax.random.key_data(key)).tobytes()
-    text = f"{scenario.to_toml(comments=False)}|{jnp.dtype(dtype).name}|{generator}|{n_blocks}"
+    text = (
+        f"{scenario.to_toml(comments=False)}|{jnp.dtype(dtype).name}|{generator}|{n_blocks}"
+        f"|v{STATE_VERSION}"
+    )
     return hashlib.sha256(text.encode() + kd).hexdigest()
 
 
-def _check_args(n_engines: int, chunk_blocks: int | None):
-    if isinstance(n_engines, bool) or not isinstance(n_engines, int) or n_engines < 1:
-        raise ValueError(f"n_engines must be an int >= 1, got {n_engines!r}")
-    if chunk_blocks is not None and (not isinstance(chunk_blocks, int) or chunk_blocks < 1):
-        raise ValueError(f"chunk_blocks must be an int >= 1, got {chunk_blocks!r}")
-
-
-def _lane_interval(k_lane: int, n_lanes: int, nfail_hist, lanes: int):
+def lane_interval(k_lane: int, n_lanes: int, nfail_hist, lanes: int):
     """Approximate 95 % interval of the lane failure probability for clustered lanes.
 
     Lanes of one engine share its variation, so failures cluster and an exact
@@ -251,34 +286,69 @@ def _lane_interval(k_lane: int, n_lanes: int, nfail_hist, lanes: int):
     return lo, hi, deff
 
 
+def level_yields(
+    k_lane: int, k_eng: int, n_eng: int, nfail_hist, lanes: int, engines_per_switch: int
+) -> tuple[LevelYield, LevelYield, LevelYield, float]:
+    """(lane, engine, switch, lane design effect) from failure counts.
+
+    Engine: exact Clopper-Pearson (engines are i.i.d.); lane: Clopper-Pearson on the
+    design-effect-shrunk sample (:func:`lane_interval`); switch: engine^N
+    (:func:`~cpojax.levels.switch_from_engine`).
+    """
+    n_lanes = n_eng * lanes
+    lo, hi, deff = lane_interval(k_lane, n_lanes, nfail_hist, lanes)
+    lane = LevelYield.from_failure(k_lane / n_lanes, (lo, hi))
+    engine = LevelYield.from_failure(k_eng / n_eng, clopper_pearson(k_eng, n_eng))
+    return lane, engine, switch_from_engine(engine, engines_per_switch), deff
+
+
+def invalid_message(scenario: Scenario, totals: dict, n_lanes: int) -> str:
+    """What went NaN/inf, where, and which spread was most extreme in those lanes."""
+    n_bad = int(totals["invalid"])
+    states = np.asarray(totals["invalid_state"], np.int64)
+    which = ", ".join(
+        f"{name} {int(c)}" for name, c in zip(model.LIMIT_NAMES, states, strict=True) if c
+    )
+    msg = f"the lane model returned NaN/inf for {n_bad} of {n_lanes} lanes"
+    if which:
+        msg += f" (limit states: {which})"
+    if n_bad:
+        z2 = _combine(totals["z2_invalid"]) / _FIXED / n_bad - 1.0
+        names = [v.name for v in variation.VARIABLES]
+        top = sorted(zip(names, z2, strict=True), key=lambda t: -t[1])[:3]
+        msg += "; the spreads most extreme in those lanes (E[z²] − 1): " + ", ".join(
+            f"spread.{n} {v:.2f}" for n, v in top
+        )
+    probe = int(totals.get("invalid_probe", 0))
+    if probe:
+        msg += f"; {probe} engines' median lanes (shared variation only) were invalid too"
+    return msg + ". Check the scenario for values that break the physics."
+
+
 def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) -> YieldResult:
     lanes = scenario.system.lanes_per_engine
     n_eng = n_blocks * rng.BLOCK
     n_lanes = n_eng * lanes
-    if int(totals["invalid"]):
-        raise InvalidModelOutput(
-            f"the lane model returned NaN/inf for {int(totals['invalid'])} of {n_lanes} lanes; "
-            "check the scenario for values that break the physics (e.g. zero power, zero efficiency)"
-        )
+    if int(totals["invalid"]) or int(totals.get("invalid_probe", 0)):
+        err = InvalidModelOutput(invalid_message(scenario, totals, n_lanes))
+        err.n_invalid = int(totals["invalid"])
+        raise err
     k_lane = int(totals["lane_fail"])
     k_eng = int(totals["engine_fail"])
     p_lane = k_lane / n_lanes
-    lo, hi, deff = _lane_interval(k_lane, n_lanes, totals["nfail_hist"], lanes)
-    lane = (1 - p_lane, (1 - hi, 1 - lo))
-    lo, hi = clopper_pearson(k_eng, n_eng)
-    p_eng = k_eng / n_eng
-    engine = (1 - p_eng, (1 - hi, 1 - lo))
-    e = scenario.system.engines_per_switch
-    switch = switch_from_engine(engine, e)
+    lane, engine, switch, deff = level_yields(
+        k_lane, k_eng, n_eng, totals["nfail_hist"], lanes, scenario.system.engines_per_switch
+    )
     state = np.asarray(totals["state_fail"], np.int64)
     modes = {
-        name: (float(state[j]) / k_lane if k_lane else 0.0) for j, name in enumerate(LIMIT_STATES)
+        name: (float(state[j]) / k_lane if k_lane else 0.0)
+        for j, name in enumerate(model.LIMIT_NAMES)
     }
-    lane_frac = {name: float(state[j]) / n_lanes for j, name in enumerate(LIMIT_STATES)}
+    lane_frac = {name: float(state[j]) / n_lanes for j, name in enumerate(model.LIMIT_NAMES)}
     names = [v.name for v in variation.VARIABLES]
-    z2 = np.asarray(totals["z2_fail"], np.float64) / _FIXED
-    z1 = np.asarray(totals["z1_fail"], np.float64) / _FIXED
-    z2s = np.asarray(totals["z2_state"], np.float64) / _FIXED
+    z2 = _combine(totals["z2_fail"]) / _FIXED
+    z1 = _combine(totals["z1_fail"]) / _FIXED
+    z2s = _combine(totals["z2_state"]) / _FIXED
     attribution = {}
     for i, n in enumerate(names):
         attribution[n] = {
@@ -286,18 +356,22 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
             "mean_z": float(z1[i] / k_lane) if k_lane else 0.0,
             **{
                 f"excess_z2_{s}": (float(z2s[j, i] / state[j] - 1.0) if state[j] else 0.0)
-                for j, s in enumerate(LIMIT_STATES)
+                for j, s in enumerate(model.LIMIT_NAMES)
             },
         }
     prefix = np.asarray(totals["prefix_fail"], np.float64)
     yield_vs_lanes = [float(1 - prefix[i] / n_eng) for i in range(lanes)]
     indep = [float((1 - p_lane) ** (i + 1)) for i in range(lanes)]
     hists = {}
-    for name in LIMIT_STATES:
-        lo_, hi_, _bins = HIST_RANGES[name]
-        hists[name] = {"lo": lo_, "hi": hi_, "counts": [int(c) for c in totals[f"hist_{name}"]]}
+    for ls in model.LIMIT_STATES:
+        lo_, hi_, _bins = ls.hist
+        hists[ls.name] = {
+            "lo": lo_,
+            "hi": hi_,
+            "counts": [int(c) for c in totals[f"hist_{ls.name}"]],
+        }
     die_share = int(totals["die_fail_engines"]) / k_eng if k_eng else 0.0
-    counts = {k: (v.tolist() if isinstance(v, np.ndarray) else int(v)) for k, v in totals.items()}
+    counts = {k: (np.asarray(v).tolist() if np.ndim(v) else int(v)) for k, v in totals.items()}
     return YieldResult(
         lane=lane,
         engine=engine,
@@ -356,35 +430,29 @@ def estimate_yield(
     Returns:
       :class:`YieldResult`.
     """
-    _check_args(n_engines, chunk_blocks)
-    if key is None:
-        if seed is None:
-            raise ValueError("give a key or an integer seed")
-        key = jax.random.key(seed)
-    else:
-        seed = None  # the result reports a seed only when it made the key
+    scenario = check_scenario(scenario)
+    n_engines = as_count("n_engines", n_engines)
+    chunk_blocks = 1 if chunk_blocks is None else as_count("chunk_blocks", chunk_blocks)
+    if generator not in rng.GENERATORS:
+        raise ValueError(f"generator must be one of {rng.GENERATORS}, got {generator!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be callable or None")
+    if checkpoint is not None and not callable(checkpoint):
+        raise TypeError("checkpoint must be callable or None")
+    key, seed = resolve_key(key, seed)
     n_blocks = -(-n_engines // rng.BLOCK)
-    fingerprint = _run_fingerprint(scenario, key, dtype, generator, n_blocks)
-    if chunk_blocks is None:
-        chunk_blocks = 1
+    fingerprint = run_fingerprint(scenario, key, dtype, generator, n_blocks)
     fn = _block_fn(jnp.dtype(dtype).name, generator)
     start, init, elapsed = 0, None, 0.0
     if state is not None:
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"resume state belongs to another run (n_blocks={state.get('n_blocks')}, "
-                f"seed={state.get('seed')}, or another scenario, key, dtype or generator); "
-                f"this run has n_blocks={n_blocks}, seed={seed}"
-            )
-        start = int(state["next_block"])
-        init = {k: np.asarray(v, np.int64) for k, v in state["totals"].items()}
-        elapsed = float(state.get("elapsed_s", 0.0))
+        start, init, elapsed = _resume_point(state, fingerprint, n_blocks, seed)
     t0 = time.perf_counter()
 
     def _progress(done, totals):
         if checkpoint is not None:
             checkpoint(
                 {
+                    "version": STATE_VERSION,
                     "n_blocks": n_blocks,
                     "seed": seed,
                     "fingerprint": fingerprint,
@@ -409,104 +477,3 @@ def estimate_yield(
     )
     wall = elapsed + time.perf_counter() - t0
     return _finish(scenario, totals, n_blocks, seed, wall)
-
-
-def _leaf_setter(scenario: Scenario, param: str):
-    """(flat leaves, index of `param`, treedef) for a numeric, non-static scenario key."""
-    scenario.get(param)  # raises ScenarioError for unknown keys
-    flat, treedef = jax.tree_util.tree_flatten_with_path(scenario)
-    for i, (path, _) in enumerate(flat):
-        name = ".".join(getattr(p, "name", str(p)) for p in path)
-        if name == param:
-            return [v for _, v in flat], i, treedef
-    raise ScenarioError(
-        f"{param} is structural (static), not a continuous value: sweep it with a loop over scenarios"
-    )
-
-
-def yield_curve(
-    scenario: Scenario,
-    param: str,
-    values: Sequence[float],
-    *,
-    key=None,
-    seed: int = 0,
-    n_engines: int = 16_384,
-    dtype=jnp.float32,
-) -> dict[str, Any]:
-    """Lane / engine / switch yield as a function of one scenario value, in one call.
-
-    The grid is vmapped inside each block and every grid point sees the same
-    engines (common random numbers), so curves are smooth and differences between
-    grid points are far more precise than each point's own interval.
-
-    Args:
-      scenario: base scenario.
-      param: dotted key of a continuous value, e.g. ``window.engine_temp_max_c`` or
-        ``spread.ring_resonance_nm.die``.
-      values: grid of values (validated like ``--set``).
-      n_engines: engines per grid point (rounded up to whole blocks).
-
-    Returns:
-      dict with ``values`` and, per level, ``yield`` and ``ci`` lists (lane
-      intervals corrected for clustering as in :func:`estimate_yield`).
-
-    Raises:
-      InvalidModelOutput: the model returned NaN/inf at some grid value.
-    """
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("values must be a non-empty sequence")
-    for v in values:  # host-side validation of every grid value
-        scenario.replace({param: v})
-    leaves, idx, treedef = _leaf_setter(scenario, param)
-    if key is None:
-        key = jax.random.key(seed)
-    lay = variation.layout(scenario)
-    spares = scenario.system.spare_lanes
-    grid = jnp.asarray(values, dtype)
-
-    def fn(k, b):
-        u = rng.block_normals(k, b, lay.engine_dim, dtype)
-
-        def at(val):
-            sc = jax.tree_util.tree_unflatten(treedef, [*leaves[:idx], val, *leaves[idx + 1 :]])
-            g = _limit_g(sc, variation.engine_deviations(sc, u), dtype)
-            finite = jnp.all(jnp.isfinite(g), axis=-1)
-            lane_fail = jnp.any(g < 0, axis=-1) | ~finite
-            nf = jnp.sum(lane_fail, axis=-1)
-            return {
-                "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
-                "engine_fail": jnp.sum(nf > spares).astype(jnp.int32),
-                "nfail_hist": jnp.bincount(nf, length=lay.lanes + 1).astype(jnp.int32),
-                "invalid": jnp.sum(~finite).astype(jnp.int32),
-            }
-
-        return jax.vmap(at)(grid)
-
-    n_blocks = -(-n_engines // rng.BLOCK)
-    totals, _ = stream_counts(fn, key=key, n_blocks=n_blocks, chunk_blocks=1)
-    n_eng = n_blocks * rng.BLOCK
-    n_lanes = n_eng * lay.lanes
-    e = scenario.system.engines_per_switch
-    out: dict[str, Any] = {"param": param, "values": values, "n_engines": n_eng}
-    for level in ("lane", "engine", "switch"):
-        out[level] = {"yield": [], "ci": []}
-    bad = np.asarray(totals["invalid"])
-    if bad.any():
-        j = int(np.argmax(bad > 0))
-        raise InvalidModelOutput(
-            f"the lane model returned NaN/inf for {int(bad[j])} lanes at {param} = {values[j]}"
-        )
-    for j in range(len(values)):
-        kl, ke = int(totals["lane_fail"][j]), int(totals["engine_fail"][j])
-        lo, hi, _ = _lane_interval(kl, n_lanes, totals["nfail_hist"][j], lay.lanes)
-        out["lane"]["yield"].append(1 - kl / n_lanes)
-        out["lane"]["ci"].append([1 - hi, 1 - lo])
-        lo, hi = clopper_pearson(ke, n_eng)
-        out["engine"]["yield"].append(1 - ke / n_eng)
-        out["engine"]["ci"].append([1 - hi, 1 - lo])
-        sy, sci = switch_from_engine((1 - ke / n_eng, (1 - hi, 1 - lo)), e)
-        out["switch"]["yield"].append(sy)
-        out["switch"]["ci"].append(list(sci))
-    return out

@@ -123,7 +123,7 @@ def heater_fd(default_sc):
             n_tot += n
             # design effect from the −h run's interval width vs the binomial one
             p = km / n
-            deffs.append((_ci_se(rm.lane[1]) ** 2) / (p * (1 - p) / n))
+            deffs.append((_ci_se(rm.lane.ci) ** 2) / (p * (1 - p) / n))
     diffs = np.asarray(diffs)
     fd = float(diffs.mean())
     se_rep = float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
@@ -212,13 +212,13 @@ def test_rare_lane_yield_auto_matches_crude_mc(rare_auto, rare_crude):
     assert r.engine_result is None and math.isnan(r.engine[0])
     pf_c = 1.0 - c.lane[0]
     assert 5e-4 < pf_c < 1e-2, pf_c  # the scenario is in the intended regime
-    (lo_r, hi_r), (lo_c, hi_c) = r.lane[1], c.lane[1]
+    (lo_r, hi_r), (lo_c, hi_c) = r.lane.ci, c.lane.ci
     assert lo_r <= r.lane[0] <= hi_r and lo_r < hi_r
     assert max(lo_r, lo_c) <= min(hi_r, hi_c), (r.lane, c.lane)
     pf_r = r.lane_result.pf
-    se = math.hypot(pf_r * r.lane_result.cov, _ci_se(c.lane[1]))
+    se = math.hypot(pf_r * r.lane_result.cov, _ci_se(c.lane.ci))
     assert abs(pf_r - pf_c) <= K * se, (pf_r, pf_c, se)
-    assert r.lane_evaluations == r.lane_result.n_evals
+    assert r.n_evals == r.lane_result.n_evals
     # attribution and modes at lane level: the ring resonance spread dominates thermal fails
     assert r.failure_modes and abs(sum(r.failure_modes.values()) - 1.0) < 1e-6
     assert next(iter(r.attribution)) == "ring_resonance_nm"
@@ -231,7 +231,7 @@ def test_rare_lane_yield_form_point(rare_form, rare_crude):
     assert f.lane_result.method == "form" and f.method == "form"
     assert f.reliable is False and f.lane_result.reliable is False
     # FORM has no sampling error and no confidence interval: none is claimed
-    assert f.lane[1] == (0.0, 1.0)
+    assert f.lane.ci == (0.0, 1.0)
     pf_f, pf_c = 1.0 - f.lane[0], 1.0 - rare_crude.lane[0]
     assert pf_c / 3 < pf_f < 3 * pf_c, (pf_f, pf_c)
 
@@ -329,8 +329,8 @@ def test_optimize_process_lane_verification_accounts_for_clustering(opt):
     ref = estimate_yield(opt.scenario, seed=0 + 1_000_003, n_engines=65_536 // 8)
     assert opt.verified_yield == pytest.approx(ref.lane[0], abs=1e-12)
     w_opt = opt.verified_ci[1] - opt.verified_ci[0]
-    w_ref = ref.lane[1][1] - ref.lane[1][0]
-    assert w_opt >= 0.95 * w_ref, (opt.verified_ci, ref.lane[1])
+    w_ref = ref.lane.ci[1] - ref.lane.ci[0]
+    assert w_opt >= 0.95 * w_ref, (opt.verified_ci, ref.lane.ci)
 
 
 def test_optimize_process_argument_errors(default_sc):

@@ -38,35 +38,70 @@ MAX_CHUNK_BLOCKS = 2**31 // BLOCK - 1
 
 
 @functools.lru_cache(maxsize=128)
-def _chunk_function(fn: Callable, chunk_blocks: int) -> Callable:
-    """Jitted ``(key, start_block) -> per-block counts [chunk_blocks, ...]``.
+def _chunk_function(fn: Callable, chunk_blocks: int, mesh=None) -> Callable:
+    """Jitted ``(key, block_indices, args) -> per-block counts [chunk_blocks, ...]``.
 
-    Cached on (fn, chunk_blocks) so that a given per-block function is compiled once
-    per chunk size (jit's own cache then keys on the key's type and shape).
+    The blocks of a chunk are walked by ``lax.map``, not ``vmap``: the per-block
+    function is then compiled for exactly one shape (one block), whatever the chunk
+    size or the number of devices. XLA:CPU vectorises batches of different sizes
+    differently, which moves float results by an ulp; with one compiled shape every
+    per-sample float — and every count and fixed-point sum derived from it — is
+    bit-identical for any chunking. With a mesh the blocks are split over its
+    devices by ``shard_map`` and each device maps over its own blocks.
+
+    Cached on (fn, chunk_blocks, mesh) so that a given per-block function is
+    compiled once per chunk size (jit's own cache then keys on argument types).
     """
 
     def chunk(key, idx, args):
-        return jax.vmap(lambda k, b: fn(k, b, *args), in_axes=(None, 0))(key, idx)
+        return jax.lax.map(lambda b: fn(key, b, *args), idx)
 
-    return jax.jit(chunk)
+    if mesh is None:
+        return jax.jit(chunk)
+    P = jax.sharding.PartitionSpec
+    return jax.jit(
+        jax.shard_map(
+            chunk,
+            mesh=mesh,
+            in_specs=(P(), P("blocks"), P()),
+            out_specs=P("blocks"),
+            check_vma=False,
+        )
+    )
 
 
 def _placement(devices):
-    """(block-index sharding, replicated sharding) over `devices`, or (None, None)."""
+    """(mesh, block-index sharding, replicated sharding) over `devices`, or Nones."""
     if devices is None:
-        return None, None
-    devs = (
-        list(jax.devices()[: int(devices)])
-        if isinstance(devices, int | np.integer)
-        else list(devices)
-    )
-    if len(devs) < 1:
-        raise ValueError("devices must name at least one device")
-    if isinstance(devices, int | np.integer) and len(devs) != int(devices):
-        raise ValueError(f"devices={devices} but only {len(jax.devices())} devices are available")
+        return None, None, None
+    if isinstance(devices, bool) or isinstance(devices, str):
+        raise ValueError(
+            f"devices must be None, a device count >= 1 or a list of jax devices, got {devices!r}"
+        )
+    if isinstance(devices, int | np.integer):
+        n = int(devices)
+        if n < 1:
+            raise ValueError(f"devices must be a device count >= 1, got {n}")
+        if n > len(jax.devices()):
+            raise ValueError(f"devices={n} but only {len(jax.devices())} devices are available")
+        devs = list(jax.devices()[:n])
+    else:
+        try:
+            devs = list(devices)
+        except TypeError:
+            raise ValueError(
+                f"devices must be None, a device count >= 1 or a list of jax devices, "
+                f"got {devices!r}"
+            ) from None
+        if not devs or not all(isinstance(d, jax.Device) for d in devs):
+            raise ValueError(f"devices must list at least one jax device, got {devices!r}")
     mesh = jax.sharding.Mesh(np.asarray(devs), ("blocks",))
     P = jax.sharding.PartitionSpec
-    return jax.sharding.NamedSharding(mesh, P("blocks")), jax.sharding.NamedSharding(mesh, P())
+    return (
+        mesh,
+        jax.sharding.NamedSharding(mesh, P("blocks")),
+        jax.sharding.NamedSharding(mesh, P()),
+    )
 
 
 def check_int(name: str, value: Any, lo: int) -> int:
@@ -137,10 +172,10 @@ def stream_counts(
     if n_blocks >= 2**32:
         raise ValueError(f"n_blocks must be < 2**32 (uint32 block index), got {n_blocks}")
 
-    chunk_fn = _chunk_function(fn, chunk_blocks)
-    block_sharding, replicated = _placement(devices)
-    if block_sharding is not None:
-        n_dev = block_sharding.mesh.size
+    mesh, block_sharding, replicated = _placement(devices)
+    chunk_fn = _chunk_function(fn, chunk_blocks, mesh)
+    if mesh is not None:
+        n_dev = mesh.size
         if chunk_blocks % n_dev:
             raise ValueError(
                 f"chunk_blocks ({chunk_blocks}) must be a multiple of the device count ({n_dev})"

@@ -1,0 +1,187 @@
+"""The seam: a Scenario becomes limit-state functions ``g(u)`` of standard normals.
+
+Every analysis — crude Monte Carlo yield, rare-event yield, sensitivities, the
+process optimizer, sweeps and the fused kernels — sees the photonics only through
+the functions of this module; the estimators on the other side know nothing of
+photonics (``g(u: f[n, dim]) -> f[n, k]``, failure where any column is < 0).
+
+Data flow for one engine (docs/model.md#process-variation, #limit-states)::
+
+    u: f[engine_dim] ──variation.engine_deviations──► Deviations [lanes]
+        ──(engine-level effects)──► physics.link.lane_budget per lane and corner
+        ──► g: f[lanes, K]   (K = N_LIMIT limit states, LIMIT_STATES order)
+
+Levels:
+
+* ``"lane"``: u ∈ R^{lane_dim} (the lane's wafer, die, own and laser normals) →
+  g ∈ R^K;
+* ``"engine"``: u ∈ R^{engine_dim} → g ∈ R^{lanes·K}, column ``lane·K + k``; an
+  engine fails when any lane fails (spare lanes are counted by the Monte Carlo
+  engine, not by this union);
+* ``"switch"``: u ∈ R^{engines_per_switch·engine_dim} → the union over the
+  switch's engines, each an independent draw from the population (the same
+  assumption as :func:`cpojax.levels.switch_from_engine`).
+
+Engine-level physics (effects that couple the lanes of one engine, such as
+heater-to-heater thermal crosstalk or an on-die temperature map) acts in
+:func:`engine_g`, between the per-lane deviations and the per-lane link budget,
+where all lanes of an engine are in one array.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from cpojax import variation
+from cpojax.params import with_values  # TODO(structure): cpojax.scenario.keys
+from cpojax.physics import link
+from cpojax.physics.link import Deviations, lane_budget
+from cpojax.scenario import Scenario
+
+__all__ = [
+    "LEVELS",
+    "LIMIT_NAMES",
+    "LIMIT_STATES",
+    "N_LIMIT",
+    "LimitState",
+    "dim",
+    "engine_g",
+    "lane_g",
+    "limit_of_column",
+    "limit_state",
+    "parametric_limit_state",
+]
+
+LEVELS = ("lane", "engine", "switch")
+
+
+class LimitState(NamedTuple):
+    """One limit state: g >= 0 passes.
+
+    Attributes:
+      name: short name (a key of failure-mode tables and JSON).
+      unit: unit of g.
+      text: what g measures, one line.
+      hist: (lo, hi, bins) of the histogram of g kept by the Monte Carlo engine.
+    """
+
+    name: str
+    unit: str
+    text: str
+    hist: tuple[float, float, int]
+
+
+#: The limit states in the column order of ``physics.link`` (docs/model.md#limit-states).
+LIMIT_STATES: tuple[LimitState, ...] = (
+    LimitState("optical", "dB", "OMA at receiver − required OMA, worst corner", (-10.0, 15.0, 200)),
+    LimitState(
+        "thermal",
+        "mW",
+        "heater power to the nearest lock edge over the window "
+        "(red: heater runs out; blue: ring crosses the laser)",
+        (-40.0, 60.0, 200),
+    ),
+    LimitState("modulator", "dB", "dynamic ER − ER floor, worst corner", (-5.0, 10.0, 150)),
+    LimitState("power", "pJ/bit", "power budget − lane power, worst corner", (-2.0, 3.0, 100)),
+)
+LIMIT_NAMES: tuple[str, ...] = tuple(ls.name for ls in LIMIT_STATES)
+N_LIMIT: int = len(LIMIT_STATES)
+assert LIMIT_NAMES == link.LIMIT_STATES, "model.LIMIT_STATES must follow physics.link's order"
+
+
+def limit_of_column(column: int) -> str:
+    """Name of the limit state of an engine-level column ``lane·N_LIMIT + k``."""
+    return LIMIT_NAMES[int(column) % N_LIMIT]
+
+
+def lane_g(scenario: Scenario, dev: Deviations, dtype) -> jax.Array:
+    """Limit states g[..., K] of lanes with deviations `dev` (fields of one shape S).
+
+    The lanes are evaluated flattened: XLA compiles a 1-D elementwise graph
+    noticeably faster than the same graph on [B, L] arrays.
+    """
+    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree_util.tree_leaves(dev)))
+    flat = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), dev)
+    g = lane_budget(
+        design=scenario.design,
+        dev=flat,
+        system=scenario.system,
+        window=scenario.window,
+        limits=scenario.limits,
+        dtype=dtype,
+    ).g
+    return g.reshape(*shape, g.shape[-1])
+
+
+def engine_g(scenario: Scenario, u, dtype) -> jax.Array:
+    """Limit states g[..., lanes, K] of engines with normals u[..., engine_dim].
+
+    Engine-level effects that couple lanes belong between the deviations and the
+    lane budget, here, where every lane of an engine is in one array.
+    """
+    dev = variation.engine_deviations(scenario, u.astype(dtype))
+    return lane_g(scenario, dev, dtype)
+
+
+def dim(scenario: Scenario, level: str) -> int:
+    """Number of standard normals of one sample at `level`."""
+    lay = variation.layout(scenario)
+    if level == "lane":
+        return lay.lane_dim
+    if level == "engine":
+        return lay.engine_dim
+    if level == "switch":
+        return scenario.system.engines_per_switch * lay.engine_dim
+    raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+
+
+def _g_at(scenario: Scenario, level: str, u, dtype) -> jax.Array:
+    """g(u) -> f[n, columns] at `level` for u: f[n, dim(level)]."""
+    if level == "lane":
+        return lane_g(scenario, variation.lane_deviations(scenario, u.astype(dtype)), dtype)
+    if level == "engine":
+        gg = engine_g(scenario, u, dtype)
+        return gg.reshape(gg.shape[0], -1)
+    n, e = u.shape[0], scenario.system.engines_per_switch
+    gg = engine_g(scenario, u.reshape(n * e, -1), dtype)
+    return gg.reshape(n, -1)
+
+
+@functools.lru_cache(maxsize=64)
+def limit_state(scenario: Scenario, level: str = "engine", dtype_name: str = "float32"):
+    """``g(u: f[n, dim]) -> f[n, columns]`` at `level` (see the module docstring).
+
+    Cached per (scenario, level, dtype): estimators jit on the function object, so
+    returning the same object avoids recompiling.
+    """
+    dim(scenario, level)  # validates level
+    dtype = jnp.dtype(dtype_name)
+
+    def g(u):
+        return _g_at(scenario, level, u, dtype)
+
+    return g
+
+
+def parametric_limit_state(
+    scenario: Scenario, level: str = "engine"
+) -> tuple[Callable[[Any, Mapping[str, Any]], jax.Array], int]:
+    """``(g(u, values) -> f[n, columns], dim)`` with scenario values as arguments.
+
+    ``values`` maps dotted scenario keys (``design.ring.bias_nm``,
+    ``spread.fiber_offset_um.die``) to (traced) scalars that replace the
+    scenario's values, so gradients, sweeps and the optimizer differentiate or vmap
+    through them. The physics runs in u's dtype.
+    """
+    d = dim(scenario, level)
+
+    def g(u, values):
+        sc = with_values(scenario, values)
+        return _g_at(sc, level, u, u.dtype)
+
+    return g, d
