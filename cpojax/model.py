@@ -38,10 +38,9 @@ import jax
 import jax.numpy as jnp
 
 from cpojax import variation
-from cpojax.params import with_values  # TODO(structure): cpojax.scenario.keys
 from cpojax.physics import link
 from cpojax.physics.link import Deviations, lane_budget
-from cpojax.scenario import Scenario
+from cpojax.scenario import Scenario, with_values
 
 __all__ = [
     "LEVELS",

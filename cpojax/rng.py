@@ -1,6 +1,6 @@
 """Sample-indexed standard normals: the numbers of sample i never depend on chunking.
 
-The rule (architecture.md, habit 3): the normals of sample ``i`` are row ``i % BLOCK``
+The rule (docs/model.md#sample-indexed-random-numbers): the normals of sample ``i`` are row ``i % BLOCK``
 of the block drawn from ``jax.random.fold_in(key, i // BLOCK)``. A block is a fixed
 number of rows (:data:`BLOCK`), so any loop that walks whole blocks, in chunks of any
 size and on any number of devices, sees bit-identical numbers for every sample.

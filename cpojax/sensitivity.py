@@ -23,8 +23,7 @@ import numpy as np
 
 from cpojax import model
 from cpojax.estimators.gradients import failure_grad
-from cpojax.params import get_values, numeric_keys
-from cpojax.scenario import Scenario
+from cpojax.scenario import Scenario, get_values, numeric_keys
 
 __all__ = ["Sensitivity", "sensitivity"]
 

@@ -1,6 +1,6 @@
 """Process variation: standard normals u → physical deviations of every lane of an engine.
 
-Hierarchy (physics.md, "the hierarchy is the point"): each spread variable has a
+Hierarchy (docs/model.md#hierarchy): each spread variable has a
 wafer-level, a die-level and a lane-level component,
 ``dev = σ_wafer·T(u_w) + σ_die·T(u_d) + σ_lane·T(u_l)``, where the wafer and die
 components are shared by every lane of one engine and the lane component is drawn

@@ -2,5 +2,5 @@
 
 None yet: the jnp path (``cpojax.physics`` + ``cpojax.rng``) is the reference and
 the only implementation. A kernel added here must match it and take its gradient
-from it through ``custom_vjp`` (architecture.md, habit 6).
+from it through ``custom_vjp`` (docs/model.md#kernels).
 """

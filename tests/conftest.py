@@ -1,4 +1,4 @@
-"""Strict JAX settings for the whole test suite (architecture.md, habit 7).
+"""Strict JAX settings for the whole test suite (docs/model.md#strict-tests).
 
 * several CPU devices, so sharding / device-count invariance can be tested;
 * float64 enabled so that gradient checks against finite differences can run in

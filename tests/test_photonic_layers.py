@@ -21,10 +21,9 @@ import numpy as np
 import pytest
 
 from cpojax.cli import main
-from cpojax.params import get_values, numeric_keys, with_values
 from cpojax.process_opt import DEFAULT_COSTS, optimize_process
 from cpojax.rare_yield import estimate_yield_rare, scale_spreads
-from cpojax.scenario import Scenario, ScenarioError
+from cpojax.scenario import Scenario, ScenarioError, get_values, numeric_keys, with_values
 from cpojax.sensitivity import sensitivity
 from cpojax.yields import estimate_yield
 

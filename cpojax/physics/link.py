@@ -37,6 +37,11 @@ from cpojax.physics.units import db_to_lin, lin_to_db, mw_to_dbm
 __all__ = ["LIMIT_STATES", "Budget", "Deviations", "lane_budget", "limit_states"]
 
 LIMIT_STATES = ("optical", "thermal", "modulator", "power")
+#: Smallest ring swing and ring null transmission, linear (−120 dB): floors that keep
+#: the limit states finite for a ring that does not modulate or an ideal null.
+_MIN_SWING = 1e-12
+#: Optical power of a laser below threshold, mW (−90 dBm).
+_MIN_POWER_MW = 1e-9
 
 
 @jax.tree_util.register_dataclass
@@ -163,15 +168,21 @@ def lane_budget(
     lam = d.laser.wavelength_nm
 
     # --- laser (ELS), its share per lane ------------------------------------
-    p_laser = laser.optical_power_mw(
-        current_ma=d.laser.current_ma,
-        temp_c=tl,
-        ith_ref_ma=d.laser.ith_ma,
-        slope_ref_w_per_a=d.laser.slope_w_per_a,
-        t0_k=d.laser.t0_k,
-        t1_k=d.laser.t1_k,
-        tref_c=tref,
-    ) * db_to_lin(db=v.laser_power_db)
+    # A laser below threshold emits (almost) nothing: floored at _MIN_POWER_MW so its
+    # lanes fail with a finite margin instead of −inf dBm.
+    p_laser = jnp.maximum(
+        laser.optical_power_mw(
+            current_ma=d.laser.current_ma,
+            temp_c=tl,
+            ith_ref_ma=d.laser.ith_ma,
+            slope_ref_w_per_a=d.laser.slope_w_per_a,
+            t0_k=d.laser.t0_k,
+            t1_k=d.laser.t1_k,
+            tref_c=tref,
+        )
+        * db_to_lin(db=v.laser_power_db),
+        _MIN_POWER_MW,
+    )
     p_el_laser = laser.electrical_power_mw(
         current_ma=d.laser.current_ma, v0_v=d.laser.v0_v, series_ohm=d.laser.series_ohm
     )
@@ -227,9 +238,12 @@ def lane_budget(
         1.0 / (f_ring * f_ring) + 1.0 / (rg.electrical_bw_ghz * rg.electrical_bw_ghz)
     )
     bw_pen = ring.bandwidth_penalty_db(bandwidth_ghz=f3db, symbol_rate_gbd=system.symbol_rate_gbd)
-    oma_ring_dbm = ring_in_dbm + lin_to_db(lin=t_hi - t_lo)
+    # A ring that does not modulate (lossless all-pass: T ≡ 1, or a swing below
+    # −120 dB) and an ideal null (T_low = 0) are floored so that such lanes fail (or
+    # pass) with finite limit states instead of ±inf.
+    oma_ring_dbm = ring_in_dbm + lin_to_db(lin=jnp.maximum(t_hi - t_lo, _MIN_SWING))
     ring_il_db = -lin_to_db(lin=0.5 * (t_hi + t_lo))
-    er_db = lin_to_db(lin=t_hi / t_lo)
+    er_db = lin_to_db(lin=t_hi / jnp.maximum(t_lo, _MIN_SWING))
 
     # --- channel and receiver -------------------------------------------------
     oma_out_dbm = oma_ring_dbm - cout_db

@@ -78,9 +78,14 @@ def noise_variance_a2(*, tia_noise_a, avg_current_a, dark_current_a, bandwidth_h
     )
 
 
-def avg_to_oma_ratio(*, t_high, t_low):
-    """k = P_avg / OMA = (T_high + T_low) / (2·(T_high − T_low)) = (ER + 1)/(2(ER − 1))."""
-    return 0.5 * (t_high + t_low) / (t_high - t_low)
+def avg_to_oma_ratio(*, t_high, t_low, min_swing=1e-12):
+    """k = P_avg / OMA = (T_high + T_low) / (2·(T_high − T_low)) = (ER + 1)/(2(ER − 1)).
+
+    The swing T_high − T_low is floored at ``min_swing`` (a −120 dB modulation
+    depth): a modulator that does not modulate (a lossless all-pass ring, T ≡ 1)
+    gets a huge but finite ratio — its lane fails — instead of a division by zero.
+    """
+    return 0.5 * (t_high + t_low) / jnp.maximum(t_high - t_low, min_swing)
 
 
 def required_oma_mw(

@@ -213,15 +213,24 @@ def from_toml(cls, text: str, *, source: str = "<string>") -> Any:
         raise ScenarioError(f"{source}: {e}") from None
 
 
+#: Largest scenario file read (a full scenario is about 10 kB of TOML).
+MAX_FILE_BYTES = 1 << 20
+
+
 def load(cls, path: str | os.PathLike) -> Any:
     """A `cls` from a UTF-8 TOML file (any subset of keys)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)  # bounded: `/dev/zero` must not hang
     except OSError as e:
         raise ScenarioError(
             f"cannot read scenario file {os.fspath(path)!r}: {e.strerror}"
         ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{os.fspath(path)}: larger than {MAX_FILE_BYTES} bytes; a scenario file is a "
+            "few kB of TOML"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

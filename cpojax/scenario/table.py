@@ -451,11 +451,10 @@ class Limits:
     ber_threshold: float = _p(
         2.4e-4,
         "",
-        0.0,
+        1e-20,
         0.5,
-        "pre-FEC BER threshold (KP4 RS(544,514))",
+        "pre-FEC BER threshold (KP4 RS(544,514)); below 1e-20 float32 physics loses Q",
         "S",
-        lo_open=True,
         hi_open=True,
     )
     er_floor_db: float = _p(3.5, "dB", 0.0, 30.0, "minimum dynamic extinction ratio", "S")
