@@ -2,7 +2,8 @@
 
 Model: g = b − Σᵢ xᵢ, xᵢ ~ N(0, σᵢ²), cost Σ cᵢ/σᵢ, target yield Y, free = std;
 one step = importance-sampled likelihood-ratio Pf and ∇Pf (n samples), cost
-gradient, least-squares multiplier, Adam update (``make_yield_step``).
+gradient, least-squares multiplier, Adam update (``make_yield_step``, whose step
+is ``state, info = step(state, s)``).
 
 The step is compiled by a warm-up call, then ``--steps`` steps are timed, ending
 with ``block_until_ready``; the median over ``--repeat`` runs is reported. The
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpojax.estimators.stats import norm_ppf
-from cpojax.optimize import make_yield_step
+from cpojax.optimize import YieldOptConfig, make_yield_step
 
 DIM, B, Y = 10, 10.0, 0.9999
 C = np.linspace(1.0, 10.0, DIM)
@@ -69,20 +70,19 @@ def main() -> None:
         target_yield=Y,
         key=jax.random.key(0),
         free="std",
-        steps=args.steps * (args.repeat + 1),
-        n_per_step=args.n,
+        config=YieldOptConfig(steps=args.steps * (args.repeat + 1), n_per_step=args.n),
     )
     t0 = time.perf_counter()
-    state, rec = step(state, jnp.asarray(0, jnp.int32))
-    jax.block_until_ready((state, rec))
+    state, info = step(state, jnp.asarray(0, jnp.int32))
+    jax.block_until_ready((state, info))
     compile_s = time.perf_counter() - t0
     times, s = [], 1
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         for _ in range(args.steps):
-            state, rec = step(state, jnp.asarray(s, jnp.int32))
+            state, info = step(state, jnp.asarray(s, jnp.int32))
             s += 1
-        jax.block_until_ready((state, rec))
+        jax.block_until_ready((state, info))
         times.append((time.perf_counter() - t0) / args.steps)
     rng = np.random.default_rng(0)
     sigma, shift = np.ones(DIM), np.full(DIM, 1.2)
@@ -107,7 +107,7 @@ def main() -> None:
         "step_ms_numpy": round(1e3 * np_s, 4),
         "speedup_vs_numpy": round(np_s / step_s, 2),
         "n_compiles": traces(),
-        "beta_last": float(rec["beta"]),
+        "beta_last": float(info.beta),
     }
     print(json.dumps(out))
 

@@ -55,7 +55,15 @@ import numpy as np
 
 from cpojax.estimators.result import InvalidModelOutput
 
-__all__ = ["GradInfo", "failure_grad"]
+__all__ = [
+    "GradInfo",
+    "as_columns",
+    "failure_grad",
+    "failure_grad_core",
+    "pick_batches",
+    "smoothed_failure",
+    "validate_common",
+]
 
 _METHODS = ("lr", "smooth", "both")
 _COMBINES = ("product", "softmin")
@@ -96,12 +104,22 @@ class GradInfo(NamedTuple):
     ce_shift: Any
 
 
-def _as_2d(g):
+def as_columns(g):
+    """A limit-state output as columns: f[n] becomes f[n, 1], f[n, k] is unchanged."""
     return g[:, None] if g.ndim == 1 else g
 
 
-def _smooth_fail(g, tau, combine: str):
-    """Smoothed failure indicator for g: f[n, k] with temperatures tau: f[k]."""
+def smoothed_failure(g, tau, combine: str):
+    """Smoothed failure indicator P̃fail of each row (module docstring), traceable.
+
+    Args:
+      g: f[n, k], limit-state columns (failure where any column < 0).
+      tau: f[k], temperature of each column (> 0, units of g).
+      combine: "product" (1 − Π_k σ(g_k/τ_k)) or "softmin" (σ(−softmin(g/τ))).
+
+    Returns:
+      f[n], values in [0, 1].
+    """
     z = g / tau[None, :]
     if combine == "product":
         # 1 − Π σ(z_k) = −expm1(Σ log σ(z_k)), log σ(z) = −softplus(−z): exact for
@@ -131,7 +149,7 @@ def _sample_u(key, n: int, dim: int, shift, defensive, dtype):
     return v, jnp.exp(-log_q_over_p)
 
 
-def _core(
+def failure_grad_core(
     limit_state,
     mean,
     std,
@@ -148,13 +166,23 @@ def _core(
     combine: str,
     n_batches: int,
 ):
-    """Traceable estimator body (no validation); shared with :mod:`cpojax.optimize`."""
+    """Traceable body of :func:`failure_grad`: no validation, no jit (callers jit it).
+
+    Used inside other jitted loops (the optimizer step of :mod:`cpojax.optimize`).
+    Arguments are those of :func:`failure_grad` after its checks: ``mean``/``std``
+    f[dim] arrays of the working dtype, ``shift`` f[dim] the proposal shift in
+    standard units, ``tau``/``tau_rel``/``defensive`` 0-d arrays of that dtype
+    (``tau`` ignored when ``auto_tau``), ``n_batches`` from :func:`pick_batches`.
+
+    Returns:
+      ``(pf, grads, info)`` as :func:`failure_grad`.
+    """
     dtype = mean.dtype
     dim = mean.shape[0]
     sqrt_n = math.sqrt(n)
     v, w = _sample_u(key, n, dim, shift, defensive, dtype)
     x = mean[None, :] + std[None, :] * v
-    g = _as_2d(limit_state(x, design)).astype(dtype)
+    g = as_columns(limit_state(x, design)).astype(dtype)
     k = g.shape[1]
     finite = jnp.all(jnp.isfinite(g), axis=1)
     fail = jnp.any(g < 0, axis=1).astype(dtype)
@@ -199,8 +227,8 @@ def _core(
         def batch_pf(p, vb, wb):
             mu, sd, des = p
             xb = mu[None, :] + sd[None, :] * vb
-            gb = _as_2d(limit_state(xb, des)).astype(dtype)
-            return jnp.mean(wb * _smooth_fail(gb, tau_k, combine))
+            gb = as_columns(limit_state(xb, des)).astype(dtype)
+            return jnp.mean(wb * smoothed_failure(gb, tau_k, combine))
 
         vals, bgrads = jax.vmap(jax.value_and_grad(batch_pf), in_axes=(None, 0, 0))(
             (mean, std, design), v_b, w_b
@@ -232,12 +260,17 @@ def _core(
 
 
 _core_jit = jax.jit(
-    _core,
+    failure_grad_core,
     static_argnames=("limit_state", "n", "method", "auto_tau", "combine", "n_batches"),
 )
 
 
-def _pick_batches(n: int, n_batches: int | None) -> int:
+def pick_batches(n: int, n_batches: int | None) -> int:
+    """Number of batches for batch-mean standard errors of n samples.
+
+    None picks the first of (32, 25, 20, 16, 10, 8) dividing n into batches of
+    >= 2 samples; an explicit value is checked. Raises ValueError otherwise.
+    """
     if n_batches is None:
         for b in _BATCH_CHOICES:
             if n % b == 0 and n // b >= 2:
@@ -367,7 +400,7 @@ def failure_grad(
     )
     n = int(n)
     dtype = mean.dtype
-    nb = _pick_batches(n, n_batches) if method != "lr" else 2
+    nb = pick_batches(n, n_batches) if method != "lr" else 2
     if proposal_mean is None:
         shift = jnp.zeros_like(mean)
         defensive = 0.0
