@@ -6,63 +6,45 @@ standard normals u of one lane or one engine (:mod:`cpojax.variation`), so
 spreads act through dev = σ·u and get pathwise gradients. Spreads move as log σ
 (they stay positive); design values move linearly.
 
-Cost model (units: US$ per engine, rough engineering estimates [E], meant to be
-replaced by a fab's own numbers through ``costs=``):
-
-* a spread costs ``c·σ₀/σ``: ``c`` is what holding today's spread σ₀ costs, and
-  halving the spread doubles it (tighter lithography, active instead of passive
-  fiber alignment, wavelength binning of lasers);
-* a design value costs ``c·(v − v₀)`` per unit above the default (more heater
-  power needs bigger drivers and more energy; more laser current, more ELS power);
-* some values are free (``c = 0``): the ring's design bias is a mask offset.
+Cost model: :mod:`cpojax.cost` (process cost items, US$ per engine:
+``inverse`` c·σ₀/σ for spreads, ``linear`` c·(v − v₀) for design values,
+``free``), defaults in :data:`cpojax.cost.DEFAULT_COSTS`, replaced or extended by
+a fab's own numbers through ``costs=``.
 
 The constraint is written on the β = Φ⁻¹(yield) scale (reach_yield), so engine
 yield 0.99 and switch yield 0.9 (engine 0.99854) are equally well conditioned.
 The answer is verified with streamed crude Monte Carlo (:func:`cpojax.yields.estimate_yield`)
 on an independent seed the optimizer never saw.
+
+Result names: ``verification`` is the verified yield at ``level`` as a
+:class:`~cpojax.levels.LevelYield` ``(value, lo, hi)`` and ``reached`` says whether
+its lower 95 % bound reaches the target; the JSON keys (``verified_yield``,
+``verified_ci``, ``verified``, ``n_verify``) are those of earlier versions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cpojax.levels import switch_from_engine
+from cpojax.cost import DEFAULT_COSTS, check_cost_table, item_cost
+from cpojax.estimators.streaming import check_int
+from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.model import parametric_limit_state
-from cpojax.optimize import reach_yield
-from cpojax.params import get_values, value_range
+from cpojax.optimize import YieldOptConfig, check_target_yield, reach_yield
+from cpojax.params import get_values, value_range  # TODO(structure): cpojax.scenario.keys
 from cpojax.scenario import Scenario, ScenarioError
+from cpojax.validate import check_scenario, resolve_key, resolve_seed
+from cpojax.yields import estimate_yield
 
 __all__ = ["DEFAULT_COSTS", "DEFAULT_FREE", "ProcessOptResult", "optimize_process"]
-
-# key: (kind, coefficient). kind "inverse": c·σ0/σ; "linear": c·(v − v0) per unit; "free".
-DEFAULT_COSTS: dict[str, tuple[str, float]] = {
-    "spread.ring_resonance_nm.wafer": ("inverse", 4.0),
-    "spread.ring_resonance_nm.die": ("inverse", 4.0),
-    "spread.ring_resonance_nm.lane": ("inverse", 2.0),
-    "spread.fiber_offset_um.die": ("inverse", 3.0),
-    "spread.fiber_offset_um.lane": ("inverse", 3.0),
-    "spread.laser_wavelength_nm.wafer": ("inverse", 1.0),
-    "spread.laser_wavelength_nm.lane": ("inverse", 1.0),
-    "spread.laser_power_db.lane": ("inverse", 1.0),
-    "spread.coupler_loss_db.lane": ("inverse", 1.0),
-    "spread.ring_coupling_ln.die": ("inverse", 1.0),
-    "spread.ring_coupling_ln.lane": ("inverse", 1.0),
-    "spread.mod_efficiency_ln.lane": ("inverse", 1.0),
-    "spread.heater_efficiency_ln.die": ("inverse", 1.0),
-    "spread.heater_efficiency_ln.lane": ("inverse", 1.0),
-    "design.ring.heater_max_mw": ("linear", 0.08),
-    "design.laser.current_ma": ("linear", 0.02),
-    "design.ring.drive_vpp": ("linear", 2.0),
-    "design.ring.bias_nm": ("free", 0.0),
-}
 
 DEFAULT_FREE: tuple[str, ...] = (
     "spread.ring_resonance_nm.wafer",
@@ -81,23 +63,52 @@ DEFAULT_FREE: tuple[str, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class ProcessOptResult:
-    """Before/after of every free value, costs, verified yield and the trajectory."""
+    """Before/after of every free value, costs, verified yield and the trajectory.
+
+    Attributes:
+      level: "lane", "engine" or "switch".
+      target_yield: the requested yield at ``level``.
+      scenario: the optimized scenario (validated, saveable).
+      rows: per free key: key, before, after, cost_kind, coef, cost_before,
+        cost_after (US$ per engine).
+      cost_before, cost_after: sums over the rows.
+      verification: verified yield at ``level`` with its 95 % interval (crude Monte
+        Carlo on a seed the optimizer never saw; lanes: clustering-corrected).
+      n_verify: lanes or engines of the verification.
+      history: per-step optimizer trajectory (lists; see ``YieldOptResult.history``).
+      n_compiles: traces of the optimizer step (1: compiled once).
+    """
 
     level: str
     target_yield: float
     scenario: Scenario
-    rows: list[dict[str, Any]]  # key, before, after, cost_before, cost_after
+    rows: list[dict[str, Any]]
     cost_before: float
     cost_after: float
-    verified_yield: float
-    verified_ci: tuple[float, float]
+    verification: LevelYield
     n_verify: int
     history: dict[str, list]
     n_compiles: int
 
     @property
+    def reached(self) -> bool:
+        """True when the lower 95 % bound of the verified yield reaches the target."""
+        return self.verification.lo >= self.target_yield
+
+    @property
     def verified(self) -> bool:
-        return self.verified_ci[0] >= self.target_yield
+        """Same as :attr:`reached` (the earlier name; the JSON key ``verified``)."""
+        return self.reached
+
+    @property
+    def verified_yield(self) -> float:
+        """``verification.value`` (the earlier name; the JSON key)."""
+        return self.verification.value
+
+    @property
+    def verified_ci(self) -> tuple[float, float]:
+        """``verification.ci`` (the earlier name; the JSON key)."""
+        return self.verification.ci
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,21 +117,56 @@ class ProcessOptResult:
             "rows": self.rows,
             "cost_before": self.cost_before,
             "cost_after": self.cost_after,
-            "verified_yield": self.verified_yield,
-            "verified_ci": list(self.verified_ci),
-            "verified": self.verified,
+            "verified_yield": self.verification.value,
+            "verified_ci": list(self.verification.ci),
+            "verified": self.reached,
             "n_verify": self.n_verify,
             "n_compiles": self.n_compiles,
             "history": self.history,
         }
 
 
-def _item_cost(kind: str, c: float, v, v0: float):
-    if kind == "inverse":
-        return c * v0 / v
-    if kind == "linear":
-        return c * (v - v0)
-    return 0.0 * v
+def _real(name: str, value: Any, lo: float, hi: float, text: str) -> float:
+    """A float in [lo, hi] (Python/NumPy scalars accepted), else ValueError naming it."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and lo <= value <= hi
+    if not ok:
+        raise ValueError(f"{name} must be {text}, got {value!r}")
+    return value if type(value) in (int, float) else float(value)
+
+
+def _free_keys(scenario: Scenario, free: Sequence[str] | str | None) -> list[str]:
+    """The free keys, each a known scenario value, no duplicates."""
+    if free is None:
+        return list(DEFAULT_FREE)
+    keys = [free] if isinstance(free, str) else list(free)
+    if not keys:
+        raise ValueError("free must name at least one scenario key")
+    for k in keys:
+        if not isinstance(k, str):
+            raise ValueError(f"free must list dotted scenario keys (str), got {k!r}")
+        value = scenario.get(k)  # unknown key → ScenarioError with suggestions
+        if dataclasses.is_dataclass(value):
+            raise ScenarioError(f"{k!r} is a section, not a value: name one of its keys")
+    dups = sorted({k for k in keys if keys.count(k) > 1})
+    if dups:
+        raise ValueError(f"free names {', '.join(dups)} more than once: name each key once")
+    return keys
+
+
+def _cost_table(free: list[str], costs) -> dict[str, tuple[str, float]]:
+    if costs is not None and not isinstance(costs, Mapping):
+        raise ValueError(f"costs must be a mapping key -> (kind, coefficient), got {costs!r}")
+    table = check_cost_table({**DEFAULT_COSTS, **(costs or {})})
+    missing = [k for k in free if k not in table]
+    if missing:
+        k = missing[0]
+        raise ScenarioError(
+            f"no cost model for {', '.join(missing)}. Keys with a cost model: "
+            f"{', '.join(sorted(table))}. Add one in Python with "
+            f"costs={{'{k}': (kind, c)}}, kind 'inverse' (c·v0/v), 'linear' (c·(v − v0)) or "
+            f"'free' (see cpojax.cost); the command line has no option for cost models yet"
+        )
+    return table
 
 
 def optimize_process(
@@ -145,9 +191,12 @@ def optimize_process(
       scenario: starting scenario.
       target_yield: in (0, 1), at `level`.
       level: "lane", "engine" or "switch" (switch = engine_yield^engines_per_switch).
-      free: dotted keys that may move (default :data:`DEFAULT_FREE`).
-      costs: overrides/additions to :data:`DEFAULT_COSTS`, key → (kind, coefficient).
-      seed: optimizer seed; verification uses an independent stream.
+      free: dotted keys that may move (default :data:`DEFAULT_FREE`), each once;
+        each needs a cost model.
+      costs: overrides/additions to :data:`cpojax.cost.DEFAULT_COSTS`, key →
+        (kind, coefficient), kind one of :data:`cpojax.cost.COST_KINDS`.
+      seed: optimizer seed, an integer in [0, 2**64); verification uses an
+        independent stream.
       steps, n_per_step: optimizer steps and samples (lanes or engines) per step;
         default: enough to expect ~10 failures per step at the target (at least 1024,
         at most 16384, a multiple of 8).
@@ -165,28 +214,40 @@ def optimize_process(
         cannot cover the union of eight lanes' failure regions, so at moderate
         targets plain sampling (unbiased, noisier) is the honest choice.
 
+    Numbers may be Python or NumPy scalars.
+
     Returns:
       :class:`ProcessOptResult` (its ``scenario`` is validated and saveable).
+
+    Raises:
+      ScenarioError: a free key that is not a scenario value (with the closest
+        valid keys), a structural key, or a free key without a cost model.
+      ValueError: an argument out of range (named), or a key listed twice in ``free``.
+      TypeError: ``scenario`` is not a Scenario, or ``seed`` not an integer.
     """
-    if not 0.0 < target_yield < 1.0:
-        raise ValueError(f"target_yield must be in (0, 1), got {target_yield}")
+    scenario = check_scenario(scenario)
+    target_yield = check_target_yield(target_yield)
     if level not in ("lane", "engine", "switch"):
         raise ValueError(f"level must be lane, engine or switch, got {level!r}")
     if level != "lane" and scenario.system.spare_lanes:
         raise ValueError("optimize supports system.spare_lanes = 0 only")
-    free = list(DEFAULT_FREE if free is None else free)
-    if not free:
-        raise ValueError("free must name at least one scenario key")
-    table = {**DEFAULT_COSTS, **(costs or {})}
-    for k in free:
-        if k not in table:
-            raise ScenarioError(
-                f"no cost model for {k!r}: pass costs={{'{k}': ('inverse'|'linear'|'free', c)}}"
-            )
-        if table[k][0] not in ("inverse", "linear", "free"):
-            raise ValueError(
-                f"cost kind for {k} must be inverse, linear or free, got {table[k][0]!r}"
-            )
+    steps = check_int("steps", steps, 1)
+    seed = resolve_seed(seed)
+    if n_per_step is not None:
+        n_per_step = check_int("n_per_step", n_per_step, 2)
+    if n_verify is not None:
+        n_verify = check_int("n_verify", n_verify, 1)
+    aim_margin = _real("aim_margin", aim_margin, 0.0, 1.0, "in [0, 1)")
+    if aim_margin == 1.0:
+        raise ValueError(f"aim_margin must be in [0, 1), got {aim_margin!r}")
+    cosine_alpha = _real("cosine_alpha", cosine_alpha, 0.0, 1.0, "in [0, 1]")
+    learning_rate = _real("learning_rate", learning_rate, 0.0, math.inf, "> 0")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if importance is not None and not isinstance(importance, bool):
+        raise ValueError(f"importance must be True, False or None, got {importance!r}")
+    free = _free_keys(scenario, free)
+    table = _cost_table(free, costs)
     v0 = {k: float(v) for k, v in get_values(scenario, free).items()}
     is_log = {k: table[k][0] == "inverse" for k in free}
     for k in free:
@@ -197,8 +258,6 @@ def optimize_process(
         if level == "switch"
         else target_yield
     )
-    if not 0.0 <= aim_margin < 1.0:
-        raise ValueError(f"aim_margin must be in [0, 1), got {aim_margin}")
     if n_verify is None:
         # samples for ~400 expected failures; lanes cluster in engines (design effect
         # ≈ 5 on the default), so a lane-level verification needs ~5× more lanes
@@ -236,7 +295,7 @@ def optimize_process(
 
     def cost(params):
         vals = to_values(params["design"])
-        return sum(_item_cost(table[k][0], table[k][1], vals[k], v0[k]) for k in free) + 1.0
+        return sum(item_cost(table[k][0], table[k][1], vals[k], v0[k]) for k in free) + 1.0
 
     design0 = {k: jnp.asarray(math.log(v0[k]) if is_log[k] else 0.0, jnp.float32) for k in free}
     params0 = {
@@ -244,7 +303,7 @@ def optimize_process(
         "std": jnp.ones(dim, jnp.float32),
         "design": design0,
     }
-    key = jax.random.key(seed)
+    key, _ = resolve_key(None, seed)  # jax.random.key(seed) for seeds < 2**32
 
     def final_scenario(design) -> Scenario:
         vals = {k: float(v) for k, v in to_values(design).items()}
@@ -253,12 +312,10 @@ def optimize_process(
     verification = {}
 
     def verify_fn(_key, params):
-        from cpojax.yields import estimate_yield
-
         sc = final_scenario(params["design"])
         res = estimate_yield(
             sc,
-            seed=seed + 1_000_003,
+            seed=(seed + 1_000_003) % 2**64,
             n_engines=max(4096, n_verify // (8 if level == "lane" else 1)),
         )
         verification["result"] = res
@@ -276,13 +333,15 @@ def optimize_process(
         cost=cost,
         target_yield=aim_target,
         key=key,
+        config=YieldOptConfig(
+            optimizer=optax.adam(schedule),
+            steps=steps,
+            n_per_step=n_per_step,
+            importance=importance,
+        ),
         free={"design": True},
-        optimizer=optax.adam(schedule),
-        steps=steps,
-        n_per_step=n_per_step,
         n_verify=n_verify,
         verify_fn=verify_fn,
-        importance=importance,
     )
     sc_opt = final_scenario(res.params["design"])
     after = {k: float(v) for k, v in to_values(res.params["design"]).items()}
@@ -296,16 +355,17 @@ def optimize_process(
                 "after": after[k],
                 "cost_kind": kind,
                 "coef": c,
-                "cost_before": float(_item_cost(kind, c, v0[k], v0[k])),
-                "cost_after": float(_item_cost(kind, c, after[k], v0[k])),
+                "cost_before": float(item_cost(kind, c, v0[k], v0[k])),
+                "cost_after": float(item_cost(kind, c, after[k], v0[k])),
             }
         )
     # Report the verification's own estimate and interval (for lanes: the unrounded
     # yield with the clustering-corrected interval of estimate_yield).
     ver = verification["result"]
-    vy, lo, hi = ver.lane if level == "lane" else ver.engine
     if level == "switch":
-        vy, lo, hi = switch_from_engine(ver.engine, scenario.system.engines_per_switch)
+        verified = switch_from_engine(ver.engine, scenario.system.engines_per_switch)
+    else:
+        verified = ver.lane if level == "lane" else ver.engine
     hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
     return ProcessOptResult(
         level=level,
@@ -314,8 +374,7 @@ def optimize_process(
         rows=rows,
         cost_before=sum(r["cost_before"] for r in rows),
         cost_after=sum(r["cost_after"] for r in rows),
-        verified_yield=vy,
-        verified_ci=(lo, hi),
+        verification=LevelYield(*verified),
         n_verify=ver.n_lanes if level == "lane" else ver.n_engines,
         history=hist,
         n_compiles=res.n_compiles,
