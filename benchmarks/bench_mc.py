@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.mc import estimate_mc
+from cpojax.estimators import estimate_mc, norm_sf
 from cpojax.rng import BLOCK
 
 BETA, DIM = 3.09, 10
@@ -55,7 +55,7 @@ def main() -> None:
     out = {"bench": "mc_hyperplane10", "n": n, "repeat": args.repeat}
     out["device"] = str(jax.devices()[0].device_kind)
     out["platform"] = jax.default_backend()
-    exact = 0.5 * math.erfc(BETA / math.sqrt(2))
+    exact = norm_sf(BETA)
     for gen in ("threefry", "hash"):
         kw = {"dim": DIM, "n": n, "chunk_blocks": args.chunk_blocks, "generator": gen}
         t0 = time.perf_counter()

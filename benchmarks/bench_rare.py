@@ -23,10 +23,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from cpojax.estimators import estimate_failure
+from cpojax.estimators import estimate_failure, norm_sf
 
 BETA, DIM = 4.753, 10
-PF = 0.5 * math.erfc(BETA / math.sqrt(2.0))
+PF = norm_sf(BETA)
 
 
 def g(u):

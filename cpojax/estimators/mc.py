@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cpojax.estimators.limit_state import check_limit_state
 from cpojax.estimators.result import FailureResult, InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson, wilson
 from cpojax.estimators.streaming import check_int, stream_counts
@@ -63,28 +64,6 @@ def _key_fingerprint(key: jax.Array) -> list[int]:
     return [int(x) for x in np.asarray(data).ravel()]
 
 
-def _check_limit_state(limit_state: Callable, dim: int, dtype: Any) -> int:
-    """Trace ``limit_state`` on an abstract f[BLOCK, dim] input; return its column
-    count k, or raise ValueError naming what is wrong."""
-    try:
-        out = jax.eval_shape(limit_state, jax.ShapeDtypeStruct((BLOCK, dim), dtype))
-    except Exception as e:  # any tracing failure is reported against dim
-        raise ValueError(
-            f"limit_state failed on input of shape (BLOCK={BLOCK}, dim={dim}), dtype "
-            f"{jnp.dtype(dtype).name}; check that dim matches the model: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    if not hasattr(out, "shape") or out.ndim not in (1, 2) or out.shape[0] != BLOCK:
-        shape = getattr(out, "shape", type(out).__name__)
-        raise ValueError(
-            f"limit_state must map f[n, dim] to f[n] or f[n, k]; for n={BLOCK}, "
-            f"dim={dim} it returned {shape}"
-        )
-    if not jnp.issubdtype(out.dtype, jnp.floating):
-        raise ValueError(f"limit_state must return floats, got {out.dtype}")
-    return 1 if out.ndim == 1 else int(out.shape[1])
-
-
 def _cov(k: int, n: int) -> float:
     """Coefficient of variation of p̂ = k/n: sqrt((1 − p̂)/(n p̂)); inf at k = 0."""
     if k == 0:
@@ -106,9 +85,8 @@ def estimate_mc(
     progress: Callable[[int, int, int], None] | None = None,
     generator: str = "threefry",
     state: dict | None = None,
-    return_state: bool = False,
     devices=None,
-) -> FailureResult | tuple[FailureResult, dict]:
+) -> FailureResult:
     """Crude Monte Carlo estimate of Pf = P[min_k g_k(U) < 0], U ~ N(0, I_dim).
 
     Samples are streamed in blocks of :data:`~cpojax.rng.BLOCK` = 4096 rows; the
@@ -143,17 +121,15 @@ def estimate_mc(
         after each chunk.
       generator: normals generator, "threefry" (reference) or "hash" (faster on the
         CPU; see :mod:`cpojax.rng`).
-      state: a state returned by an earlier call with ``return_state=True`` (same
-        key, dim, dtype, generator, limit state); the run continues from it up to
-        ``n`` (or the adaptive budget) with bit-identical results to an
-        uninterrupted run.
-      return_state: also return the state (a small JSON-friendly dict).
+      state: the ``state`` of an earlier result (same key, dim, dtype, generator,
+        limit state); the run continues from it up to ``n`` (or the adaptive
+        budget) with bit-identical results to an uninterrupted run.
       devices: shard each chunk's blocks over this many (or these) devices; the
         result is bit-identical for any device count (see :func:`stream_counts`).
 
     Returns:
-      A :class:`FailureResult` (method "mc"); with ``return_state`` a tuple
-      ``(result, state)``. ``diagnostics`` holds ``wilson`` (Wilson interval),
+      A :class:`FailureResult` (method "mc") whose ``state`` (a small JSON-friendly
+      dict) resumes the run. ``diagnostics`` holds ``wilson`` (Wilson interval),
       ``samples_per_s`` (this call's samples over its wall time, compile
       included), ``chunk_blocks``, ``block``, ``generator``, ``target_reached``.
 
@@ -183,7 +159,7 @@ def estimate_mc(
     if progress is not None and not callable(progress):
         raise ValueError("progress must be callable or None")
 
-    k = _check_limit_state(limit_state, dim, dtype)
+    k = check_limit_state(limit_state, dim, dtype)
     budget = max_n if (target_cov is not None and max_n is not None) else n
     n_blocks = -(-budget // BLOCK)
     n_total = n_blocks * BLOCK
@@ -250,14 +226,13 @@ def estimate_mc(
     n_fail = int(totals["fail"])
     n_invalid = int(totals["invalid"])
     if n_invalid:
-        err = InvalidModelOutput(
+        raise InvalidModelOutput(
             f"limit_state returned NaN or inf for {n_invalid} of the {n_done} samples "
             f"evaluated (blocks {start_block}..{next_block - 1}; the run stops at the "
             "first block containing invalid output). Fix the model's domain or clip "
-            "its inputs; invalid samples are never counted as pass or fail."
+            "its inputs; invalid samples are never counted as pass or fail.",
+            n_invalid=n_invalid,
         )
-        err.n_invalid = n_invalid
-        raise err
     if n_done == 0:  # only reachable when resuming a finished state at n_blocks == 0
         raise ValueError("no samples evaluated")
 
@@ -279,20 +254,6 @@ def estimate_mc(
         "target_cov": target_cov,
         "target_reached": target_reached,
     }
-    result = FailureResult(
-        pf=pf,
-        ci=clopper_pearson(n_fail, n_done, confidence),
-        cov=cov,
-        n_evals=n_done,
-        method="mc",
-        reliable=True if target_reached is None else bool(target_reached),
-        n_fail=n_fail,
-        fail_counts=tuple(int(c) for c in totals["cols"]),
-        n_invalid=0,
-        diagnostics=diagnostics,
-    )
-    if not return_state:
-        return result
     new_state = {
         "next_block": next_block,
         "n_fail": n_fail,
@@ -304,4 +265,16 @@ def estimate_mc(
         "key": fingerprint,
         "block": BLOCK,
     }
-    return result, new_state
+    return FailureResult(
+        pf=pf,
+        ci=clopper_pearson(n_fail, n_done, confidence),
+        cov=cov,
+        n_evals=n_done,
+        method="mc",
+        reliable=True if target_reached is None else bool(target_reached),
+        n_fail=n_fail,
+        fail_counts=tuple(int(c) for c in totals["cols"]),
+        n_invalid=0,
+        diagnostics=diagnostics,
+        state=new_state,
+    )

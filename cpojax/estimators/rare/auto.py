@@ -1,0 +1,146 @@
+"""The ``auto`` policy and :func:`estimate_rare`, the entry point of every method.
+
+``"auto"``: FORM with multiple starts (:mod:`.form`) → importance sampling on the
+mixture of design points (:mod:`.importance`) → health checks → on any failed check,
+subset simulation (:mod:`.subset`) with the remaining budget. Subset reduces to crude
+Monte Carlo when pf is not small (its first level already has ≥ p0·N failures). When
+the final stage is itself unreliable the interval is widened ten-fold on each side and
+``reliable = False``: a wide honest interval rather than a tight wrong one.
+
+The key of a call is split once into (FORM, IS, subset) keys, so each stage draws the
+same numbers whichever method reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from cpojax.estimators.limit_state import check_limit_state
+from cpojax.estimators.rare.common import METHODS, Options, parse_options
+from cpojax.estimators.rare.form import form_result, given_points, run_form
+from cpojax.estimators.rare.importance import run_is
+from cpojax.estimators.rare.subset import run_subset
+from cpojax.estimators.result import FailureResult
+
+__all__ = ["estimate_rare", "run_auto"]
+
+
+def estimate_rare(
+    limit_state, *, dim: int, key, method: str = "auto", **kwargs: Any
+) -> FailureResult:
+    """Rare-event estimate of P[min_k g_k(U) < 0], U ~ N(0, I_dim).
+
+    Args:
+      limit_state: ``g(u: f[n, dim]) -> f[n] | f[n, k]``, jnp-traceable, row-wise; failure
+        where any column is < 0. Pass the same function object across calls (it is a
+        static jit argument).
+      dim: dimension of u, ≥ 1.
+      key: ``jax.random`` key.
+      method: "form", "is", "subset" or "auto" (one module each in
+        :mod:`cpojax.estimators.rare`; "auto" is the policy of this module).
+      **kwargs: ``target_cov`` (0.1, in (0, 10]): sampling stops once the estimated cov
+        is ≤ this; ``max_evals`` (200_000): limit-state rows allowed in total (the
+        result is flagged unreliable when the cov target was not met within it);
+        ``n_starts`` (8): FORM starts per column, antithetic pairs on the unit sphere;
+        ``n_batch`` (100): IS batch size; ``n_ce`` (2): IS batches used for
+        cross-entropy refinement; ``n_per_level`` (1000) and ``p0`` (0.1): subset
+        samples per level and level probability; ``max_iter`` (50): FORM iterations;
+        ``form_tol``: FORM tolerance in u units (1e-3 for float32, 1e-5 for float64);
+        ``min_ess`` (30), ``max_weight_share`` (0.1): IS health thresholds;
+        ``is_share`` (0.25): share of ``max_evals`` the IS stage of "auto" may use;
+        ``dtype`` (float32): sampling dtype; ``design_points``: list of
+        (u f[dim], β, column) that replaces the FORM search (for "is"/"auto", e.g. found
+        on a smaller problem and mapped by symmetry), with ``prior_evals`` the
+        evaluations spent finding them (added to ``n_evals``).
+
+    Returns:
+      A :class:`FailureResult`; ``diagnostics`` holds design points, ESS, weight-tail
+      and agreement checks, per-level subset data and convergence histories.
+
+    Raises:
+      ValueError: bad arguments (named, with the allowed range).
+      InvalidModelOutput: the limit state returned NaN or inf.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be an int ≥ 1, got {dim!r}")
+    dim = int(dim)
+    kwargs = dict(kwargs)
+    design_points = kwargs.pop("design_points", None)
+    prior_evals = kwargs.pop("prior_evals", 0)
+    opts = parse_options(kwargs)
+    n_cols = check_limit_state(limit_state, dim, opts.dtype)
+    k_form, k_is, k_ss = jax.random.split(key, 3)
+    if method == "subset":
+        return run_subset(limit_state, k_ss, dim, opts.max_evals, opts)
+    if design_points is not None:
+        form = given_points(design_points, dim, n_cols, method, prior_evals)
+    else:
+        form = run_form(limit_state, k_form, dim, n_cols, opts)
+    form["dim"] = dim
+    if method == "form":
+        form.pop("dim")
+        return form_result(form)
+    remaining = opts.max_evals - form["n_evals"]
+    if method == "is":
+        res = run_is(limit_state, k_is, form, n_cols, remaining, opts)
+        return dataclasses.replace(
+            res,
+            n_evals=res.n_evals + form["n_evals"],
+            diagnostics={**res.diagnostics, "form_n_evals": form["n_evals"]},
+        )
+    return run_auto(limit_state, k_is, k_ss, form, n_cols, opts)
+
+
+def run_auto(
+    limit_state, k_is, k_ss, form: dict[str, Any], n_cols: int, opts: Options
+) -> FailureResult:
+    """The auto policy after the FORM stage (module docstring): importance sampling on
+    the design points of ``form`` within ``is_share`` of the budget; if its checks
+    fail (or FORM found no point), subset simulation with what is left, its interval
+    widened ten-fold each side when it is itself unreliable."""
+    dim = int(form["dim"])
+    remaining = opts.max_evals - form["n_evals"]
+    is_budget = min(remaining, max(int(opts.is_share * opts.max_evals), 2 * opts.n_batch))
+    stages: dict[str, Any] = {"form": {"pf": form["pf"], "n_evals": form["n_evals"]}}
+    used = form["n_evals"]
+    if form["points"] and is_budget >= opts.n_batch:
+        res = run_is(limit_state, k_is, form, n_cols, is_budget, opts)
+        used += res.n_evals
+        stages["is"] = {
+            "pf": res.pf,
+            "ci": res.ci,
+            "n_evals": res.n_evals,
+            "reliable": res.reliable,
+            "checks": res.diagnostics["checks"],
+        }
+        if res.reliable:
+            return dataclasses.replace(
+                res,
+                n_evals=used,
+                method="auto",
+                diagnostics={**res.diagnostics, "stages": stages, "chosen": "is"},
+            )
+    res = run_subset(limit_state, k_ss, dim, max(opts.max_evals - used, 0), opts)
+    used += res.n_evals
+    stages["subset"] = {
+        "pf": res.pf,
+        "ci": res.ci,
+        "n_evals": res.n_evals,
+        "reliable": res.reliable,
+    }
+    ci = res.ci
+    if not res.reliable:
+        ci = (ci[0] / 10.0, min(1.0, ci[1] * 10.0))
+    return dataclasses.replace(
+        res,
+        ci=ci,
+        n_evals=used,
+        method="auto",
+        diagnostics={**res.diagnostics, "stages": stages, "chosen": "subset"},
+    )
