@@ -34,10 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-__all__ = ["PROBE_ROWS", "check_limit_state"]
+__all__ = ["PROBE_ROWS", "as_columns", "check_limit_state"]
 
 #: Rows of the probe input u used by the check (abstract trace and concrete probe).
 PROBE_ROWS = 3
+
+
+def as_columns(g: jax.Array) -> jax.Array:
+    """A limit-state output as columns: f[n] becomes f[n, 1], f[n, k] is unchanged."""
+    return g[:, None] if g.ndim == 1 else g
 
 
 def check_limit_state(limit_state: Callable, dim: int, dtype: Any = jnp.float32) -> int:

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.limit_state import check_limit_state
+from cpojax.estimators.limit_state import as_columns, check_limit_state
 from cpojax.estimators.result import FailureResult, InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson, wilson
 from cpojax.estimators.streaming import check_int, stream_counts
@@ -45,9 +45,7 @@ def _mc_block_fn(limit_state: Callable, dim: int, dtype: Any, generator: str) ->
 
     def block(key, b):
         u = block_normals(key, b, dim, dtype, generator=generator)
-        g = limit_state(u)
-        if g.ndim == 1:
-            g = g[:, None]
+        g = as_columns(limit_state(u))
         finite = jnp.all(jnp.isfinite(g), axis=1)
         neg = (g < 0) & finite[:, None]
         return {

@@ -16,10 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cpojax.estimators.limit_state import as_columns
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import Z95
 
-__all__ = ["METHODS", "Options", "as_columns", "log_ci", "parse_options", "raise_invalid"]
+__all__ = ["METHODS", "Options", "eval_columns", "log_ci", "parse_options", "raise_invalid"]
 
 METHODS = ("form", "is", "subset", "auto")
 
@@ -122,12 +123,9 @@ def raise_invalid(n_bad: int, n_rows: int, stage: str) -> None:
         )
 
 
-def as_columns(limit_state, u, dtype):
-    """Limit state as a 2-D array [n, k] in ``dtype``."""
-    g = jnp.asarray(limit_state(u))
-    if g.ndim == 1:
-        g = g[:, None]
-    return g.astype(dtype)
+def eval_columns(limit_state, u, dtype):
+    """``limit_state(u)`` as a 2-D array [n, k] in ``dtype``."""
+    return as_columns(jnp.asarray(limit_state(u))).astype(dtype)
 
 
 def log_ci(pf: float, cov: float) -> tuple[float, float]:

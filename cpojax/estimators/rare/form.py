@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.rare.common import Options, as_columns, raise_invalid
+from cpojax.estimators.rare.common import Options, eval_columns, raise_invalid
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import norm_sf
 
@@ -46,7 +46,7 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
 
     def vg(u):
         def f(u):
-            gm = as_columns(limit_state, u, dtype)
+            gm = eval_columns(limit_state, u, dtype)
             gs = jnp.take_along_axis(gm, sel, axis=1)[:, 0]
             return jnp.sum(gs), (gs, gm)
 
@@ -55,7 +55,7 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
         return gs, grad, bad
 
     def gval(u):
-        gm = as_columns(limit_state, u, dtype)
+        gm = eval_columns(limit_state, u, dtype)
         gs = jnp.take_along_axis(gm, sel, axis=1)[:, 0]
         return gs, ~jnp.all(jnp.isfinite(gm), axis=1)
 

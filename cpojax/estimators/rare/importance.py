@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.rare.common import Options, as_columns, log_ci, raise_invalid
+from cpojax.estimators.rare.common import Options, eval_columns, log_ci, raise_invalid
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import norm_sf
 
@@ -62,7 +62,7 @@ def _is_batch(limit_state, key, means, log_pi, *, n: int):
     logq = jax.scipy.special.logsumexp(logq_j, axis=1)
     logw = -0.5 * uu - logq
     resp = jnp.exp(logq_j - logq[:, None])
-    gm = as_columns(limit_state, u, dtype)
+    gm = eval_columns(limit_state, u, dtype)
     bad = ~jnp.all(jnp.isfinite(gm), axis=1)
     fail_k = (gm < 0) & ~bad[:, None]
     return {

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.rare.common import Options, as_columns, log_ci, raise_invalid
+from cpojax.estimators.rare.common import Options, eval_columns, log_ci, raise_invalid
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import Z95
 
@@ -47,7 +47,7 @@ _ACCEPT_TARGET = 0.44  # aCS target acceptance (Papaioannou et al. 2015)
 def _mc_batch(limit_state, key, *, n: int, dim: int, dtype):
     """Plain Monte Carlo batch: samples and min over columns of g (inf where invalid)."""
     u = jax.random.normal(key, (n, dim), dtype)
-    gm = as_columns(limit_state, u, dtype)
+    gm = eval_columns(limit_state, u, dtype)
     bad = ~jnp.all(jnp.isfinite(gm), axis=1)
     return u, jnp.where(bad, jnp.inf, jnp.min(gm, axis=1)), jnp.sum(bad)
 
@@ -70,7 +70,7 @@ def _acs_chains(limit_state, key, seeds, g_seeds, b, log_lam, *, n_steps: int):
         rho = jnp.sqrt(1.0 - sig**2)
         xi = jax.random.normal(jax.random.fold_in(key, t), (n_chains, dim), dtype)
         v = rho[None, :] * u + sig[None, :] * xi
-        gm = as_columns(limit_state, v, dtype)
+        gm = eval_columns(limit_state, v, dtype)
         bad = ~jnp.all(jnp.isfinite(gm), axis=1)
         gv = jnp.where(bad, jnp.inf, jnp.min(gm, axis=1))
         acc = gv <= b
