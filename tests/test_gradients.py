@@ -13,7 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cpojax.estimators.gradients import failure_grad
+from cpojax.estimators.gradients import (
+    as_columns,
+    failure_grad,
+    failure_grad_core,
+    pick_batches,
+    smoothed_failure,
+)
 from cpojax.estimators.result import InvalidModelOutput
 
 K = 4.0
@@ -259,3 +265,67 @@ def test_bad_input_names_argument(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         failure_grad(lambda x, d: 1.0 - x[:, 0], **args)
+
+
+# --------------------------------------------------------------------------- public helpers
+def test_as_columns():
+    assert as_columns(jnp.zeros(5)).shape == (5, 1)
+    assert as_columns(jnp.zeros((5, 3))).shape == (5, 3)
+
+
+def test_smoothed_failure_formulas():
+    g = jnp.asarray([[2.0, 3.0], [40.0, 45.0], [-1.0, 5.0]])
+    tau = jnp.asarray([1.0, 1.5])
+    z = np.asarray(g) / np.asarray(tau)
+    sig = 1.0 / (1.0 + np.exp(-z))
+    got = np.asarray(smoothed_failure(g, tau, "product"))
+    np.testing.assert_allclose(got[[0, 2]], (1.0 - sig.prod(axis=1))[[0, 2]], rtol=1e-12)
+    # far from failure: 1 − Π σ(z_k) ≈ Σ exp(−z_k), kept to full relative precision
+    assert got[1] == pytest.approx(math.exp(-40.0) + math.exp(-30.0), rel=1e-12)
+    soft = np.asarray(smoothed_failure(g, tau, "softmin"))
+    softmin = -np.log(np.exp(-z).sum(axis=1))
+    np.testing.assert_allclose(soft, 1.0 / (1.0 + np.exp(softmin)), rtol=1e-12)
+
+
+def test_pick_batches():
+    assert pick_batches(4096, None) == 32
+    assert pick_batches(100, None) == 25
+    assert pick_batches(24, None) == 8
+    assert pick_batches(24, 3) == 3
+    with pytest.raises(ValueError, match="no divisor"):
+        pick_batches(7, None)
+    with pytest.raises(ValueError, match="n_batches must be an int >= 2 dividing n"):
+        pick_batches(24, 5)
+
+
+def test_failure_grad_core_is_the_body_of_failure_grad():
+    design = {"b": jnp.asarray(2.0)}
+    key = jax.random.key(3)
+    pf, grads, info = failure_grad(
+        linear, mean=MEAN, std=STD, design=design, key=key, n=1024, method="both"
+    )
+    pf2, grads2, info2 = jax.jit(
+        failure_grad_core,
+        static_argnames=("limit_state", "n", "method", "auto_tau", "combine", "n_batches"),
+    )(
+        linear,
+        jnp.asarray(MEAN),
+        jnp.asarray(STD),
+        design,
+        key,
+        jnp.zeros(3),
+        jnp.ones(()),
+        jnp.asarray(0.05),
+        jnp.asarray(0.0),
+        n=1024,
+        method="both",
+        auto_tau=True,
+        combine="product",
+        n_batches=pick_batches(1024, None),
+    )
+    assert float(pf) == float(pf2)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(grads2), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert int(info.n_fail) == int(info2.n_fail)

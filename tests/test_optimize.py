@@ -8,14 +8,28 @@ KKT condition ∇f = λ∇β with ∂β/∂log σ_i = −β σ_i²/S² gives λ*
 Fixed seeds; tolerances are stated per assertion.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import norm_ppf
-from cpojax.optimize import gaussian_sampler, make_yield_step, reach_yield
+from cpojax.levels import LevelYield
+from cpojax.optimize import (
+    HISTORY_KEYS,
+    YieldOptConfig,
+    YieldOptInfo,
+    YieldOptResult,
+    YieldOptState,
+    YieldStep,
+    gaussian_sampler,
+    make_yield_step,
+    reach_yield,
+)
 
 C = np.array([1.0, 8.0, 27.0])
 B = 10.0
@@ -48,6 +62,7 @@ def optimum(target_yield, fixed=None):
 P0 = {"mean": np.zeros(3), "std": np.ones(3)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("target", "n_verify", "multiplier"),
     [(0.99, 200_000, "ls"), (0.99999, 4_000_000, "ls"), (0.99, 200_000, "dual")],
@@ -81,8 +96,8 @@ def test_reaches_analytic_optimum_and_verifies(target, n_verify, multiplier):
     # Verified on fresh samples: the failure rate is neither above 1.5× nor below
     # 0.5× the target's (Clopper-Pearson 95 % bounds).
     pf_t = 1.0 - target
-    lo, hi = res.verified_ci
-    assert lo <= res.verified_yield <= hi
+    y, lo, hi = res.verification
+    assert lo <= y <= hi
     assert lo >= target - 0.5 * pf_t
     assert lo <= target + 0.5 * pf_t
     assert res.n_verify == n_verify
@@ -110,7 +125,7 @@ def test_design_parameter_smoothed_gradient():
     d_star = norm_ppf(0.99) * 3.0
     assert abs(float(res.params["design"]["d"]) / d_star - 1.0) < 0.01
     assert np.array_equal(np.asarray(res.params["std"]), p0["std"])
-    assert res.n_compiles == 1 and res.verified_ci[0] >= 0.99 - 0.005
+    assert res.n_compiles == 1 and res.verification.lo >= 0.99 - 0.005
 
 
 def test_sampler_override_and_index_mask():
@@ -164,6 +179,10 @@ def test_recompilation_guard_detects_retrace():
         ({"params0": {"mean": np.zeros(3), "std": -np.ones(3)}}, "std must be > 0"),
         ({"bounds": {"std": (0.0, 1.0)}}, "bounds"),
         ({"steps": 0}, "steps must be an int >= 1"),
+        ({"steps": 2.0}, "steps must be an int >= 1"),
+        ({"target_yield": np.float64(1.0)}, r"target_yield must be in \(0, 1\)"),
+        ({"target_yield": "0.9"}, r"target_yield must be in \(0, 1\)"),
+        ({"n_verify": 0}, "n_verify must be an int"),
     ],
 )
 def test_bad_input_names_argument(kwargs, match):
@@ -172,3 +191,77 @@ def test_bad_input_names_argument(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         reach_yield(linear, params0, **args)
+
+
+def test_step_is_state_info_and_result_names():
+    """``state, info = step(state, s)``; the result carries the verified LevelYield."""
+    built = make_yield_step(
+        linear,
+        P0,
+        cost=cost,
+        target_yield=0.99,
+        key=jax.random.key(1),
+        free="std",
+        config=YieldOptConfig(steps=3, n_per_step=1024),
+    )
+    assert isinstance(built, YieldStep) and isinstance(built.state, YieldOptState)
+    state, info = built.step(built.state, jnp.asarray(0, jnp.int32))
+    assert isinstance(state, YieldOptState) and isinstance(info, YieldOptInfo)
+    assert info.yield_.shape == () and info.tau.shape == (1,) and int(info.n_invalid) == 0
+    assert float(info.yield_) == pytest.approx(1.0 - 0.5 * math.erfc(B / math.sqrt(6.0)), abs=0.02)
+    assert set(built.unpack(state.params_u)) == {"mean", "std", "design"}
+
+    res = reach_yield(
+        linear,
+        P0,
+        cost=cost,
+        target_yield=0.99,
+        key=jax.random.key(1),
+        free="std",
+        config=YieldOptConfig(steps=3, n_per_step=1024),
+        n_verify=20_000,
+    )
+    assert isinstance(res, YieldOptResult)
+    assert tuple(res.history) == HISTORY_KEYS[:-1]  # n_invalid is checked, not kept
+    assert all(len(v) == 3 for v in res.history.values())
+    assert isinstance(res.verification, LevelYield)
+    assert res.verification.value == 1.0 - res.n_verify_fail / res.n_verify
+    assert res.reached == (res.verification.lo >= 0.99)
+    # earlier names, kept
+    assert res.verified is res.reached
+    assert res.verified_yield == res.verification.value
+    assert res.verified_ci == res.verification.ci
+
+
+def test_invalid_model_output_during_optimisation():
+    def nan_tail(x, design):
+        return jnp.where(x[:, 0] > 2.5, jnp.nan, B - jnp.sum(x, axis=1))
+
+    with pytest.raises(InvalidModelOutput, match="during optimisation"):
+        reach_yield(
+            nan_tail,
+            P0,
+            cost=cost,
+            target_yield=0.9,
+            key=jax.random.key(0),
+            free="std",
+            steps=2,
+            n_per_step=256,
+            method="lr",
+        )
+
+
+def test_numpy_scalars_accepted():
+    res = reach_yield(
+        linear,
+        P0,
+        cost=cost,
+        target_yield=np.float32(0.9),
+        key=jax.random.key(0),
+        free="std",
+        steps=np.int64(2),
+        n_per_step=np.int32(256),
+        method="lr",
+        n_verify=np.int64(5000),
+    )
+    assert res.target_yield == float(np.float32(0.9)) and res.n_verify == 5000
