@@ -36,6 +36,7 @@ import numpy as np
 from cpojax import model, variation
 from cpojax.estimators.rare import estimate_rare
 from cpojax.estimators.result import FailureResult
+from cpojax.estimators.stats import norm_sf
 from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.scenario import Scenario
 from cpojax.validate import check_scenario, resolve_key
@@ -102,7 +103,7 @@ def _form_breakdown(res: FailureResult, lay: variation.Layout, *, engine: bool):
     # map Deviations field names back to their spread variable
     field_to_var = {f: v.name for v in variation.VARIABLES for f in v.fields}
     var_of_col = [field_to_var.get(v, v) for v in var_of_col]
-    pfs = np.asarray([0.5 * math.erfc(b / math.sqrt(2)) for b in betas])
+    pfs = np.asarray([norm_sf(b) for b in betas])
     w = pfs / pfs.sum() if pfs.sum() > 0 else np.ones_like(pfs) / len(pfs)
     attribution: dict[str, float] = {}
     for p, wi in zip(pts, w, strict=True):
@@ -246,12 +247,8 @@ def estimate_yield_rare(
     def y(res) -> LevelYield:
         if res is None:
             return LevelYield.nan()
-        ci = res.ci
-        if res.method == "form":
-            # FORM is a first-order point approximation with no sampling error: it
-            # carries no confidence interval, so none is claimed.
-            ci = (0.0, 1.0)
-        elif not res.reliable and res.diagnostics.get("chosen") is None:
+        ci = res.ci  # FORM itself claims none: (0, 1)
+        if res.method != "form" and not res.reliable and res.diagnostics.get("chosen") is None:
             # an unreliable "is"/"subset" answer is widened tenfold each side, as
             # "auto" does, rather than shown as a tight wrong interval
             ci = (ci[0] / 10.0, min(1.0, ci[1] * 10.0))

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
+from cpojax import rng
+from cpojax.estimators.stats import norm_cdf
 from cpojax.physics.link import Deviations
 from cpojax.scenario import PER_LASER_SPREADS, Scenario
 
@@ -176,12 +178,6 @@ def layout(scenario: Scenario) -> Layout:
     return _layout(scenario.system.lanes_per_engine, scenario.system.lanes_per_laser)
 
 
-def _phi_host(x: float) -> float:
-    import math
-
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
-
-
 def _truncate_cols(u, ks: np.ndarray):
     """Inverse-CDF map of N(0,1) onto N(0,1) truncated to [−k, k], per column of u.
 
@@ -191,7 +187,7 @@ def _truncate_cols(u, ks: np.ndarray):
     cols = np.flatnonzero(ks > 0)
     if cols.size == 0:
         return u
-    lo = np.asarray([_phi_host(-float(k)) for k in ks[cols]])
+    lo = np.asarray([norm_cdf(-float(k)) for k in ks[cols]])
     sub = u[..., cols]
     p = _row(jnp.asarray(lo, u.dtype), sub) + ndtr(sub) * _row(
         jnp.asarray(1.0 - 2.0 * lo, u.dtype), sub
@@ -428,7 +424,6 @@ def sample(
     Engine i uses row i of the sample-indexed normals of :mod:`cpojax.rng`, so the
     first k engines are the same whatever n_engines is.
     """
-    from cpojax import rng
 
     if not isinstance(n_engines, int) or n_engines < 1:
         raise ValueError(f"n_engines must be an int >= 1, got {n_engines!r}")
