@@ -23,6 +23,7 @@ __all__ = [
     "SPREAD_LEVELS",
     "Channel",
     "Correlations",
+    "Cost",
     "Coupler",
     "Design",
     "Laser",
@@ -471,6 +472,97 @@ class Limits:
     )
 
 
+# --------------------------------------------------------------------------- cost
+@pytree_dataclass(static=("failure_policy", "laser_modules_per_switch"))
+class Cost:
+    """Manufacturing flow and prices of a switch, CPO against pluggables (docs/cost.md).
+
+    Prices in US$ of one part; yields and coverage are probabilities. Sources:
+    docs/cost.md (S2 sell-side and press figures, E assumptions to sweep).
+    """
+
+    engine_usd: float = _p(
+        450.0,
+        "$",
+        0.0,
+        1e6,
+        "build cost of one 1.6T engine before its known-good-engine test",
+        "S2",
+    )
+    engine_test_usd: float = _p(
+        50.0, "$", 0.0, 1e5, "known-good-engine (KGE) test, per engine tested", "E"
+    )
+    test_coverage: float = _p(
+        0.95, "", 0.0, 1.0, "fraction of bad engines the KGE test rejects (no good engine rejected)"
+    )
+    attach_yield: float = _p(
+        0.995,
+        "",
+        0.0,
+        1.0,
+        "probability that attaching a good engine to the package leaves it good",
+        lo_open=True,
+    )
+    package_usd: float = _p(
+        15000.0,
+        "$",
+        0.0,
+        1e7,
+        "switch package without optics: ASIC(s), substrate, assembly, final test",
+    )
+    failure_policy: str = _p(
+        "scrap",
+        "",
+        0,
+        0,
+        "a package with a bad engine after switch test: scrap it, or rework it (replace the engine)",
+        choices=("scrap", "rework"),
+    )
+    rework_usd: float = _p(
+        250.0, "$", 0.0, 1e6, "labour and risk of replacing one engine (new engine not included)"
+    )
+    rework_yield: float = _p(
+        0.9, "", 0.0, 1.0, "probability that one rework attempt succeeds", lo_open=True
+    )
+    laser_module_usd: float = _p(
+        650.0, "$", 0.0, 1e6, "one external laser module (ELS), field-replaceable", "S2"
+    )
+    laser_modules_per_switch: int = _p(
+        18, "modules", 0, 4096, "external laser modules per switch", "S2"
+    )
+    pluggable_module_usd: float = _p(
+        1200.0,
+        "$",
+        0.0,
+        1e6,
+        "one pluggable module of the engine's capacity, before its final test",
+        "S2",
+    )
+    pluggable_yield: float = _p(
+        0.99,
+        "",
+        0.0,
+        1.0,
+        "pluggable final-test yield (a bad module is scrapped alone)",
+        lo_open=True,
+    )
+    pluggable_host_usd: float = _p(
+        20000.0,
+        "$",
+        0.0,
+        1e7,
+        "pluggable switch without optics, with cages and the electrical reach pluggables need",
+    )
+    pluggable_w_per_module: float = _p(
+        25.0, "W", 0.0, 1000.0, "electrical power of one pluggable module", "S2"
+    )
+    energy_usd_per_kwh: float = _p(0.08, "$/kWh", 0.0, 10.0, "electricity price", "S")
+    pue: float = _p(1.3, "", 1.0, 5.0, "data-centre power usage effectiveness", "S2")
+    service_years: float = _p(
+        5.0, "years", 0.0, 50.0, "service life of a switch for energy cost", "S2", lo_open=True
+    )
+
+
 # --------------------------------------------------------------------------- the root
 MULTI_COMPONENT_SPREADS = ("fiber_offset_um", "coupler_loss_db")
 # Spreads whose lane-level component is drawn per laser (cpojax.variation checks this).
@@ -493,6 +585,7 @@ class ScenarioTable:
     correlation: Correlations = dataclasses.field(default_factory=Correlations)
     window: Window = dataclasses.field(default_factory=Window)
     limits: Limits = dataclasses.field(default_factory=Limits)
+    cost: Cost = dataclasses.field(default_factory=Cost)
 
 
 def leaf_meta(
