@@ -29,10 +29,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from cpojax import rng, variation
+from cpojax import model, rng, variation
 from cpojax.estimators.streaming import stream_counts
 from cpojax.scenario import Scenario
-from cpojax.yields import _limit_g, estimate_yield
+from cpojax.yields import estimate_yield
 
 
 def _stage_fns(dtype, generator: str):
@@ -50,7 +50,7 @@ def _stage_fns(dtype, generator: str):
         lay = variation.layout(sc)
         u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
         dev = variation.engine_deviations(sc, u)  # fields [B, L]
-        g = _limit_g(sc, dev, dtype)  # the yield engine's own flattened evaluation
+        g = model.lane_g(sc, dev, dtype)  # the yield engine's own flattened evaluation
         lane_fail = jnp.any(g < 0, axis=-1) | ~jnp.all(jnp.isfinite(g), axis=-1)
         return {
             "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
