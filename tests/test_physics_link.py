@@ -137,9 +137,18 @@ def test_wrap_inside_window_needs_full_fsr():
     # red-shift the ring by 1 nm more than the smallest corner shift: the corner with the
     # smallest shift now needs s + FSR, and some temperature inside the window a full FSR
     dev = link.Deviations(ring_resonance_nm=f64(shifts.min() + 1.0))
+    # With order hops allowed, each corner uses its own order and the worst heater power in
+    # the window is a full FSR (the accounting of every lock before issue 9 item 1).
+    hop = SC.replace({"limits.allow_order_hop": True})
+    bh = budget(hop, dev=dev, dtype=F64)
+    assert float(bh.heater_worst_mw) == pytest.approx(fsr / eta_h, rel=1e-12)
+    assert float(np.max(np.asarray(bh.heater_mw))) == pytest.approx((fsr - 1.0) / eta_h, rel=1e-9)
+    # Hitless (default): one order for the whole window, the one of the smallest shift
+    # (−1 nm → k = −1): every corner needs s + FSR, the worst s_max + FSR.
     b = budget(dev=dev, dtype=F64)
-    assert float(b.heater_worst_mw) == pytest.approx(fsr / eta_h, rel=1e-12)
-    assert float(np.max(np.asarray(b.heater_mw))) == pytest.approx((fsr - 1.0) / eta_h, rel=1e-9)
+    s_unwrapped = shifts - (shifts.min() + 1.0)
+    np.testing.assert_allclose(np.asarray(b.heater_shift_nm), s_unwrapped + fsr, atol=1e-9)
+    assert float(b.heater_worst_mw) == pytest.approx((s_unwrapped.max() + fsr) / eta_h, rel=1e-9)
     g = np.asarray(b.g)
     # the continuous lock margin: the resonance is 1 nm past the blue edge (it crossed the
     # lock point at the hottest-ring corner and the next order is out of reach), so the
@@ -277,3 +286,46 @@ def test_grad_wrt_design_value_matches_finite_difference(link_grad):
 
     fd = central_fd(lambda x: total(with_bias(x), dev0), SC.design.ring.bias_nm, 1e-5)
     assert float(grad.ring.bias_nm) == pytest.approx(fd, rel=1e-6)
+
+
+def test_heater_power_uses_the_chosen_order_issue_9_item_1():
+    """Issue 9 item 1: with a heater range beyond one FSR, heater and lane power are those
+    of the one resonance order the hitless lock keeps over the whole window.
+
+    Heater maximum 76 mW (19 nm at 0.25 nm/mW > FSR 12.72 nm) and a ring 2.385 nm red of
+    nominal: unwrapped shifts [2.65, 5.65, −0.50, 2.50] nm over the corners. The lock keeps
+    order k = floor(−0.50/FSR) = −1, i.e. shifts s + FSR at every corner: worst heater
+    (5.65 + 12.72)/0.25 = 73.5 mW (the former per-corner/per-window accounting reported
+    one FSR, 50.9 mW).
+    """
+    sc = SC.replace({"design.ring.heater_max_mw": 76.0})
+    nominal = budget(sc, dtype=F64)
+    s_nom = np.asarray(nominal.heater_shift_nm)
+    dev = link.Deviations(ring_resonance_nm=f64(s_nom[2] + 0.5))
+    b = budget(sc, dev=dev, dtype=F64)
+    fsr = float(b.fsr_nm)
+    eta_h = sc.design.ring.heater_efficiency_nm_per_mw
+    s_unwrapped = s_nom - (s_nom[2] + 0.5)
+    np.testing.assert_allclose(s_unwrapped, [2.65, 5.65, -0.50, 2.50], atol=0.01)
+    # one order (k = −1) at every corner
+    np.testing.assert_allclose(np.asarray(b.heater_shift_nm), s_unwrapped + fsr, atol=1e-9)
+    worst = (s_unwrapped.max() + fsr) / eta_h
+    assert worst == pytest.approx(73.5, abs=0.1)
+    assert float(b.heater_worst_mw) == pytest.approx(worst, rel=1e-9)
+    assert float(np.max(np.asarray(b.heater_mw))) == pytest.approx(worst, rel=1e-9)
+    # the lock passes (range 19 nm >= FSR + span) and the power accounting follows it
+    g = np.asarray(b.g)
+    assert g[1] > 0.0
+    pw = sc.design.power
+    fixed = pw.driver_mw + pw.tia_mw + pw.interface_pj_per_bit * sc.system.lane_rate_gbps
+    laser_share = (np.asarray(b.lane_power_mw) - np.asarray(b.heater_mw) - fixed)[0]
+    want_g_power = sc.limits.power_budget_pj_per_bit - (laser_share + worst + fixed) / 200.0
+    assert g[3] == pytest.approx(want_g_power, rel=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(b.lane_power_mw), laser_share + np.asarray(b.heater_mw) + fixed, rtol=1e-12
+    )
+    # with order hops allowed the per-corner accounting (each corner its own order) stays
+    hop = sc.replace({"limits.allow_order_hop": True})
+    bh = budget(hop, dev=dev, dtype=F64)
+    np.testing.assert_allclose(np.asarray(bh.heater_shift_nm), np.mod(s_unwrapped, fsr), atol=1e-9)
+    assert float(bh.heater_worst_mw) == pytest.approx(fsr / eta_h, rel=1e-9)

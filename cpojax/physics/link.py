@@ -20,7 +20,9 @@ thermal    distance, in heater power, to the nearest edge of the lockable   mW
            with the next order out of reach (blue edge); continuous
 modulator  min over corners of dynamic ER − ER floor                     dB
 power      budget − lane electrical power with the worst heater power    pJ/bit
-           over the whole window (:func:`ring.window_worst_shift_nm`)
+           over the whole window, for the resonance order the lock uses
+           (hitless: :func:`ring.chosen_order`; order hop:
+           :func:`ring.window_worst_shift_nm`)
 =========  ============================================================  ======
 """
 
@@ -291,12 +293,21 @@ def lane_budget(
         tref_c=tref,
     )
     s_unwrapped = dl_laser + det - dl_ring
-    shift = jnp.mod(s_unwrapped, fsr)
-    heater_mw = ring.heater_power_mw(shift_nm=shift, efficiency_nm_per_mw=eta_h)
     s_min, s_max = jnp.min(s_unwrapped, axis=-1), jnp.max(s_unwrapped, axis=-1)
     fsr0 = fsr[..., 0] if jnp.ndim(fsr) else fsr
     eta0 = eta_h[..., 0] if jnp.ndim(eta_h) else eta_h
-    worst_shift = ring.window_worst_shift_nm(s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr0)
+    if limits.allow_order_hop:
+        # The lock may re-acquire another order inside the window: each corner uses
+        # its own order, and some temperature inside a window that crosses an order
+        # boundary needs a full FSR.
+        shift = jnp.mod(s_unwrapped, fsr)
+        worst_shift = ring.window_worst_shift_nm(s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr0)
+    else:
+        # Hitless: the one order the lock margin accepts, at every corner.
+        order = ring.chosen_order(s_min_nm=s_min, fsr_nm=fsr0)
+        shift = s_unwrapped - order[..., None] * fsr
+        worst_shift = s_max - order * fsr0
+    heater_mw = ring.heater_power_mw(shift_nm=shift, efficiency_nm_per_mw=eta_h)
     heater_worst = ring.heater_power_mw(shift_nm=worst_shift, efficiency_nm_per_mw=eta0)
     lock_mw = (
         ring.lock_margin_nm(

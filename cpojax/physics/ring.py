@@ -17,6 +17,7 @@ from cpojax.physics.units import optical_frequency_thz
 __all__ = [
     "allpass_transmission",
     "bandwidth_penalty_db",
+    "chosen_order",
     "fab_shift_nm",
     "fsr_nm",
     "fwhm_nm",
@@ -195,6 +196,22 @@ def window_worst_shift_nm(*, s_min_nm, s_max_nm, fsr_nm):
     k_max = jnp.floor(s_max_nm / fsr_nm)
     inside = s_max_nm - k_max * fsr_nm
     return jnp.where(k_max > k_min, fsr_nm, inside)
+
+
+def chosen_order(*, s_min_nm, fsr_nm):
+    """Resonance order the hitless lock uses over the whole window: k = floor(s_min/FSR).
+
+    Order k brings the unwrapped required shift s to s − k·FSR. The hitless lock keeps
+    one order over the window, and the lowest heater power with s − k·FSR >= 0 at every
+    temperature is the one where the smallest shift s_min lands in [0, FSR): its
+    heater range is [x, x + Δ] with x = s_min mod FSR (:func:`lock_margin_nm`). Heater
+    power, lane power and pJ/bit are reported for this order at every corner, so the
+    power budget is the one of the lock that the thermal limit state accepts
+    (docs/model.md#reported-heater-power). When the lane fails the thermal lock, this
+    is still the order closest to lockable from the blue side (heater powers may then
+    exceed the heater maximum).
+    """
+    return jnp.floor(s_min_nm / fsr_nm)
 
 
 def lock_margin_nm(*, s_min_nm, s_max_nm, fsr_nm, range_nm, allow_order_hop: bool = False):
