@@ -165,3 +165,98 @@ def optimize_trajectory(
     for a in axes:
         a.set_xlabel("step")
     return fig
+
+
+_LEVEL_COLORS = {"lane": "tab:blue", "engine": "tab:orange", "switch": "tab:green"}
+
+
+def sweep_curves(x, bands: Mapping[str, Sequence], *, xlabel: str) -> Figure:
+    """Yield vs one swept value at each level, with its 95 % interval as a band.
+
+    Args:
+      x: the swept values (one per point).
+      bands: ``{level: (yield, lo, hi)}`` arrays, one entry per point.
+      xlabel: the swept key.
+    """
+    x = np.asarray(x, float)
+    order = np.argsort(x, kind="stable")
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for level, (y, lo, hi) in bands.items():
+        c = _LEVEL_COLORS.get(level)
+        y, lo, hi = (np.asarray(a, float)[order] for a in (y, lo, hi))
+        ax.plot(x[order], y, "o-", ms=3, color=c, label=f"{level} yield")
+        ax.fill_between(x[order], lo, hi, color=c, alpha=0.25, lw=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("yield (band: 95 % interval)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title("Yield sweep (every point on the same engines)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _heatmap(ax, x, y, z, *, target: float, norm):
+    """One yield heatmap z[len(x), len(y)] (x on the horizontal axis) with a target contour."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ox, oy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
+    x, y, z = x[ox], y[oy], np.asarray(z, float)[np.ix_(ox, oy)].T  # [ny, nx]
+    mesh = ax.pcolormesh(x, y, z, shading="nearest", cmap="viridis", norm=norm)
+    if len(x) > 1 and len(y) > 1 and np.nanmin(z) < target < np.nanmax(z):
+        cs = ax.contour(x, y, z, levels=[target], colors="white", linewidths=1.8)
+        ax.clabel(cs, fmt={target: f"{target:g}"}, fontsize=8)
+    return mesh
+
+
+def sweep_heatmap(x, y, z, *, xlabel: str, ylabel: str, level: str, target: float) -> Figure:
+    """Yield over two swept values, with the contour where it reaches `target`.
+
+    Args:
+      x, y: values of the first and second key.
+      z: yield, shape [len(x), len(y)].
+      level: the level of z (title and colour bar).
+      target: the contour level.
+    """
+    from matplotlib.colors import Normalize
+
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
+    mesh = _heatmap(ax, x, y, z, target=target, norm=Normalize(0.0, 1.0))
+    fig.colorbar(mesh, ax=ax, label=f"{level} yield")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{level} yield (white: {target:g} contour)")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_small_multiples(
+    x, y, panels: Sequence, *, xlabel: str, ylabel: str, level: str, target: float
+) -> Figure:
+    """Heatmaps over two swept values, one panel per value of a third (shared colour scale).
+
+    Args:
+      x, y: values of the first and second key.
+      panels: ``[(title, z[len(x), len(y)]), ...]``.
+    """
+    from matplotlib.colors import Normalize
+
+    n = len(panels)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.6 * cols + 1, 3.2 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    mesh = None
+    for ax, (title, z) in zip(axes, panels, strict=False):
+        mesh = _heatmap(ax, x, y, z, target=target, norm=Normalize(0.0, 1.0))
+        ax.set_title(title, fontsize=9)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax in axes[(rows - 1) * cols :]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[::cols]:
+        ax.set_ylabel(ylabel)
+    fig.colorbar(mesh, ax=axes.tolist(), label=f"{level} yield")
+    fig.suptitle(f"{level} yield (white: {target:g} contour)")
+    return fig

@@ -13,6 +13,13 @@ Users: crude Monte Carlo of a generic limit state (:mod:`cpojax.estimators.mc`),
 the photonic yield engine (:mod:`cpojax.yields`), sweeps (:mod:`cpojax.sweep`)
 and the optimizer's verification.
 
+Work that is not one sum over blocks — a sweep keeps separate counts for every
+(grid point, block) pair — uses :func:`map_items`: one jitted call maps a
+per-item function over the items of a chunk (``lax.map``, one compiled shape per
+item) sharded over a device mesh that may span several processes
+(``jax.distributed``), and returns every item's counts to every process; the
+caller accumulates them.
+
 Reproducibility: block b always draws from ``fold_in(key, b)`` (see
 :mod:`cpojax.rng`), and every stopping decision is taken at a block boundary from
 the exact per-block counts, so totals are bit-identical for every ``chunk_blocks``,
@@ -31,7 +38,16 @@ import numpy as np
 
 from cpojax.rng import BLOCK
 
-__all__ = ["BLOCK", "MAX_CHUNK_BLOCKS", "check_int", "stream_counts"]
+__all__ = [
+    "BLOCK",
+    "MAX_CHUNK_BLOCKS",
+    "check_int",
+    "device_list",
+    "fetch_items",
+    "item_mesh",
+    "map_items",
+    "stream_counts",
+]
 
 #: A per-chunk sum of per-block counts must fit in int32 on the device side.
 MAX_CHUNK_BLOCKS = 2**31 // BLOCK - 1
@@ -224,3 +240,98 @@ def stream_counts(
             progress(done, totals)
         pending = None if stopped else nxt
     return totals, done
+
+
+# --------------------------------------------------------------------------- per-item maps
+def device_list(devices=None) -> list:
+    """The devices a per-item map runs on: all of them (every process's) by default.
+
+    Args:
+      devices: None (every device of every process), a device count n (the first n
+        of ``jax.devices()``; one process only) or a list of jax devices.
+    """
+    if devices is None:
+        return list(jax.devices())
+    mesh, _, _ = _placement(devices)
+    return list(mesh.devices.ravel())
+
+
+def item_mesh(devices) -> jax.sharding.Mesh:
+    """A one-axis (``"blocks"``) mesh over `devices` (a list from :func:`device_list`)."""
+    return jax.sharding.Mesh(np.asarray(devices), ("blocks",))
+
+
+@functools.lru_cache(maxsize=64)
+def _items_function(fn: Callable, mesh) -> Callable:
+    """Jitted ``(key, items, args) -> per-item outputs``, replicated on every device.
+
+    Each device walks its share of the items with ``lax.map`` (``fn`` is compiled
+    for exactly one item, whatever the chunk or the device count, so every float is
+    bit-identical for any split); the per-item outputs are then all-gathered, so
+    every process of a multi-process mesh can read all of them locally.
+    """
+    P = jax.sharding.PartitionSpec
+
+    def local(key, items, args):
+        out = jax.lax.map(lambda it: fn(key, it, *args), items)
+        return jax.tree.map(lambda a: jax.lax.all_gather(a, "blocks", tiled=True), out)
+
+    return jax.jit(
+        jax.shard_map(
+            local,
+            mesh=mesh,
+            in_specs=(P(), P("blocks"), P()),
+            out_specs=P(),
+            check_vma=False,
+        )
+    )
+
+
+def _global(x, sharding):
+    """A (possibly multi-process) global array from host data every process holds."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def map_items(
+    fn: Callable[..., Any],
+    *,
+    key: jax.Array,
+    items: Any,
+    mesh: jax.sharding.Mesh,
+    args: tuple = (),
+) -> Any:
+    """Dispatch ``fn(key, item, *args)`` for every item of a chunk (asynchronously).
+
+    Args:
+      fn: per-item function returning a pytree of integer arrays (traceable).
+      key: the run's root key (replicated).
+      items: pytree of host (numpy) arrays with a common leading axis C, a multiple
+        of ``mesh.size``; every process must pass the same items.
+      mesh: from :func:`item_mesh`; may span several processes.
+      args: pytree of extra arguments, traced and replicated.
+
+    Returns:
+      The per-item outputs (leading axis C) as replicated jax arrays; read them with
+      :func:`fetch_items`. Dispatch returns at once, so the caller can queue the next
+      chunk before reading this one.
+    """
+    n = {int(np.shape(a)[0]) for a in jax.tree.leaves(items)}
+    if len(n) != 1 or next(iter(n)) % mesh.size:
+        raise ValueError(
+            f"items must share a leading axis that is a multiple of the device count "
+            f"({mesh.size}), got leading axes {sorted(n)}"
+        )
+    P = jax.sharding.PartitionSpec
+    sharded = jax.sharding.NamedSharding(mesh, P("blocks"))
+    replicated = jax.sharding.NamedSharding(mesh, P())
+    items = jax.tree.map(lambda a: _global(a, sharded), items)
+    if jax.process_count() == 1:
+        key = jax.device_put(key, replicated)
+        args = jax.device_put(args, replicated)
+    return _items_function(fn, mesh)(key, items, args)
+
+
+def fetch_items(out: Any) -> Any:
+    """Host numpy int64 copies of :func:`map_items`' outputs (blocks until ready)."""
+    return jax.tree.map(lambda a: np.asarray(a.addressable_data(0), np.int64), out)
