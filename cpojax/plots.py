@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "bar_ranked",
+    "breakeven_curves",
     "failure_pareto",
     "heater_histogram",
     "margin_histogram",
@@ -259,4 +260,72 @@ def sweep_small_multiples(
         ax.set_ylabel(ylabel)
     fig.colorbar(mesh, ax=axes.tolist(), label=f"{level} yield")
     fig.suptitle(f"{level} yield (white: {target:g} contour)")
+    return fig
+
+
+def breakeven_curves(
+    curves: Mapping[str, Any],
+    *,
+    engine_yield: Sequence[float],
+    breakeven_capex: float | None,
+    breakeven_tco: float | None,
+    point_capex_usd: float,
+    compare: Mapping[str, Any] | None = None,
+) -> Figure:
+    """CPO cost per good switch against engine yield, the flat pluggable costs, the
+    crossovers, the scenario's engine yield with its interval and a compared point.
+
+    Args:
+      curves: ``engine_yield``, ``cpo_capex_usd``, ``cpo_tco_usd`` (lists) and
+        ``pluggable_capex_usd``, ``pluggable_tco_usd`` (numbers), US$ per switch.
+      engine_yield: ``(value, lo, hi)`` of the scenario.
+      breakeven_capex, breakeven_tco: crossover engine yields (None: no crossing).
+      point_capex_usd: the scenario's CPO capital cost per good switch.
+      compare: ``{"label", "engine_yield": (value, lo, hi), "capex_usd"}`` or None.
+    """
+    ys = np.asarray(curves["engine_yield"], float)
+    k = 1e-3
+    capex = np.asarray(curves["cpo_capex_usd"], float) * k
+    tco = np.asarray(curves["cpo_tco_usd"], float) * k
+    pl_c, pl_t = curves["pluggable_capex_usd"] * k, curves["pluggable_tco_usd"] * k
+    fig = Figure(figsize=(7.5, 4.6))
+    ax = fig.subplots()
+    ax.plot(ys, capex, color="tab:blue", label="CPO, capital per good switch")
+    ax.plot(ys, tco, color="tab:blue", ls="--", label="CPO, capital + energy")
+    ax.axhline(pl_c, color="tab:orange", label="pluggable, capital")
+    ax.axhline(pl_t, color="tab:orange", ls="--", label="pluggable, capital + energy")
+    for b, ls, name in ((breakeven_capex, "-", "capital"), (breakeven_tco, "--", "TCO")):
+        if b is not None and ys[0] <= b <= ys[-1]:
+            ax.axvline(b, color="k", ls=ls, lw=0.8)
+            ax.annotate(
+                f"{name} breakeven {b:.3f}",
+                (b, 0.02),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
+    y, lo, hi = engine_yield
+    ax.axvspan(lo, hi, color="tab:green", alpha=0.25, lw=0)
+    ax.plot([y], [point_capex_usd * k], "o", color="tab:green", label=f"scenario: {y:.4f}")
+    if compare is not None:
+        cy, clo, chi = compare["engine_yield"]
+        ax.axvspan(clo, chi, color="tab:red", alpha=0.25, lw=0)
+        ax.plot(
+            [cy],
+            [compare["capex_usd"] * k],
+            "s",
+            color="tab:red",
+            label=f"{compare['label']}: {cy:.4f}",
+        )
+    top = 2.5 * max(pl_c, pl_t)
+    ax.set_ylim(0, top)
+    ax.set_xlim(ys[0], ys[-1])
+    ax.set_xlabel("engine yield")
+    ax.set_ylabel("cost per good switch [k$]")
+    ax.set_title("CPO against pluggables")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
     return fig
