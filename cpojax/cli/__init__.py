@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 
 from cpojax import outputs
-from cpojax.cli import link, optimize, sensitivity, sweep, yields
+from cpojax.cli import breakeven, link, optimize, sensitivity, sweep, yields
 from cpojax.cli.common import load_scenario
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.outputs import OutputError
@@ -27,7 +27,7 @@ __all__ = ["EXIT", "build_parser", "console", "load_scenario", "main"]
 #: Exit codes (see the module docstring).
 EXIT = {"ok": 0, "fail": 1, "input": 2, "model": 3, "internal": 4, "interrupted": 130}
 #: The sub-command modules, in the order of `cpojax --help`.
-COMMANDS = (link, yields, sensitivity, optimize, sweep)
+COMMANDS = (link, yields, sensitivity, optimize, sweep, breakeven)
 
 
 def build_parser() -> argparse.ArgumentParser:
