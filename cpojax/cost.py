@@ -156,7 +156,8 @@ def kge_pass_rate(*, engine_yield: Any, test_coverage: Any) -> Any:
       engine_yield: y, probability that a built engine is good.
       test_coverage: c, probability that the test rejects a bad engine.
     """
-    return 1.0 - test_coverage * (1.0 - _num(engine_yield))
+    y = _num(engine_yield)
+    return y + (1.0 - y) * (1.0 - test_coverage)
 
 
 def escape_rate(*, engine_yield: Any, test_coverage: Any) -> Any:
@@ -262,7 +263,8 @@ def cpo_flow(
       failure_policy: "scrap" or "rework"; default ``cost.failure_policy``.
 
     Returns:
-      :class:`CpoFlow` (``capex_usd`` is the cost per good switch). y → 0 gives inf.
+      :class:`CpoFlow` (``capex_usd`` is the cost per good switch). y → 0 gives inf
+      (y = 0 exactly with perfect coverage is 0/0: NaN).
     """
     policy = _policy(cost, failure_policy)
     y = _num(engine_yield)
