@@ -56,7 +56,8 @@ from cpojax.estimators.streaming import device_list, fetch_items, item_mesh, map
 from cpojax.levels import LEVELS
 from cpojax.outputs import OutputError, RunFolder, strict_json
 from cpojax.scenario import Scenario, ScenarioError, numeric_keys, with_values
-from cpojax.scenario.keys import param_keys, suggest
+from cpojax.scenario.codec import check_value
+from cpojax.scenario.keys import param_keys, param_meta, suggest
 from cpojax.validate import as_count, check_scenario, resolve_key
 from cpojax.yields import level_yields
 
@@ -184,9 +185,8 @@ def make_grid(
                 f"grid {key}: not a numeric parameter (it is {default!r}); "
                 "run one sweep per value with --set instead"
             )
-        canon = []
-        for v in _as_number_list(key, raw):
-            canon.append(scenario.replace({key: v}).get(key))  # validates like --set
+        meta = param_meta(key)  # type and range here; whole points below
+        canon = [check_value(key, v, default, meta) for v in _as_number_list(key, raw)]
         if key not in traced:
             if structural == "reject":
                 raise ScenarioError(
@@ -206,13 +206,12 @@ def make_grid(
         points = tuple(zip_(*values))
     else:
         points = tuple(itertools.product(*values))
-    if len(keys) > 1:  # cross-field rules (e.g. a window's min <= max) need whole points
-        for i, p in enumerate(points):
-            try:
-                scenario.replace(dict(zip_(keys, p)))
-            except ScenarioError as e:
-                at = ", ".join(f"{k}={v}" for k, v in zip_(keys, p))
-                raise ScenarioError(f"grid point {i} ({at}): {e}") from None
+    for i, p in enumerate(points):  # cross-field rules (a window's min <= max) need whole points
+        try:
+            scenario.replace(dict(zip_(keys, p)))
+        except ScenarioError as e:
+            at = ", ".join(f"{k} = {v}" for k, v in zip_(keys, p))
+            raise ScenarioError(f"grid point {i} ({at}): {e}") from None
     return Grid(tuple(keys), tuple(values), bool(zip), points, tuple(static))
 
 
@@ -232,7 +231,7 @@ class SweepProgress(NamedTuple):
     elapsed_s: float
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class SweepTable:
     """Tidy result of a sweep: one row per grid point.
 
@@ -882,7 +881,7 @@ def sweep(
             "method": method,
             **record["numerics"],
             "versions": _versions(),
-            "run": {**distributed.describe(devs), "structures_compiled": len(groups)},
+            "run": {**distributed.describe(devs), "groups": len(groups)},
             "points_resumed": resumed,
             "wall_s": wall,
             "lane_samples_per_s": samples / wall if wall > 0 and samples else None,
