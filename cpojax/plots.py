@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "bar_ranked",
     "breakeven_curves",
+    "cost_trajectory",
     "failure_pareto",
     "heater_histogram",
     "margin_histogram",
@@ -327,5 +328,27 @@ def breakeven_curves(
     ax.set_title("CPO against pluggables")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def cost_trajectory(history: Mapping[str, Sequence[float]]) -> Figure:
+    """Engine yield, cost per good switch and process cost per optimizer step
+    (``cpojax optimize --objective cost-per-good-switch``).
+
+    Args:
+      history: per-step ``yield``, ``cost_per_good_switch`` (US$) and ``process_usd``
+        (US$ per engine, change of the free items).
+    """
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
+    axes[0].plot(history["yield"])
+    axes[0].set_title("engine yield per step (step estimate)")
+    axes[1].plot(np.asarray(history["cost_per_good_switch"], float) / 1e3)
+    axes[1].set_title("cost per good switch [k$]")
+    axes[2].plot(history["process_usd"])
+    axes[2].set_title("process cost change [$ per engine]")
+    for a in axes:
+        a.set_xlabel("step")
     fig.tight_layout()
     return fig
