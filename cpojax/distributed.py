@@ -33,6 +33,7 @@ __all__ = [
     "detect",
     "initialize",
     "is_main",
+    "is_multi",
 ]
 
 
@@ -129,6 +130,11 @@ def initialize(
     except (RuntimeError, ValueError, TypeError) as e:
         raise DistributedError(f"jax.distributed.initialize failed: {e}") from None
     return how or "explicit"
+
+
+def is_multi() -> bool:
+    """Whether this run has several processes."""
+    return jax.process_count() > 1
 
 
 def is_main() -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import sys
 import time
 
@@ -191,7 +193,42 @@ def _cmd_sweep(args) -> int:
         raise OutputError("--resume and --force need --out DIR (the folder of the sweep)")
     if not 0 < args.target_yield < 1:
         raise ValueError(f"--target-yield must be in (0, 1), got {args.target_yield}")
-    table = sweep(
+    quiet_native = _stdout_to_stderr() if distributed.is_multi() else contextlib.nullcontext()
+    with quiet_native:
+        table = _run(args, sc, grid, main)
+    if not main:
+        return 0
+    if args.json:
+        print_json(table.to_dict())
+        return 0
+    _print_table(table)
+    if args.out:
+        fig = figure_name(table.grid)
+        print(
+            f"\nwrote {args.out}/sweep.json, sweep.csv, scenario.toml"
+            + (f" and {fig}" if fig else "")
+            + f" ({len(table)} finished points in {args.out}/points/)"
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send native writes to stdout (gloo's connection notes on CPU clusters) to stderr,
+    so that stdout holds only the table or the JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _run(args, sc, grid, main: bool) -> SweepTable:
+    return sweep(
         sc,
         grid,
         zip=args.zip,
@@ -207,20 +244,6 @@ def _cmd_sweep(args) -> int:
         progress=_Bar(enabled=not args.quiet and main),
         on_folder=lambda rf: setattr(args, "run_folder", rf),
     )
-    if not main:
-        return 0
-    if args.json:
-        print_json(table.to_dict())
-        return 0
-    _print_table(table)
-    if args.out:
-        fig = figure_name(table.grid)
-        print(
-            f"\nwrote {args.out}/sweep.json, sweep.csv, scenario.toml"
-            + (f" and {fig}" if fig else "")
-            + f" ({len(table)} finished points in {args.out}/points/)"
-        )
-    return 0
 
 
 def _print_table(t: SweepTable) -> None:
