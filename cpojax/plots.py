@@ -322,7 +322,7 @@ def breakeven_curves(
         )
     top = 2.5 * max(pl_c, pl_t)
     ax.set_ylim(0, top)
-    ax.set_xlim(ys[0], ys[-1])
+    ax.set_xlim(ys[0], ys[-1] + 0.01 * (ys[-1] - ys[0]))  # room for a point at yield 1
     ax.set_xlabel("engine yield")
     ax.set_ylabel("cost per good switch [k$]")
     ax.set_title("CPO against pluggables")
