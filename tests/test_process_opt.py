@@ -158,3 +158,84 @@ def test_numpy_scalars_give_the_python_result(sc):
         "n_compiles",
         "history",
     ]
+
+
+# --------------------------------------------------------------------------- cost per good switch
+COST = "cost-per-good-switch"
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"objective": "money"}, "objective must be 'yield' or 'cost-per-good-switch'"),
+        ({"objective": COST, "target_yield": 0.9}, "target_yield applies to objective 'yield'"),
+        ({"objective": COST, "level": "lane"}, "level applies to objective 'yield' only"),
+        ({"objective": COST, "aim_margin": 0.1}, "aim_margin and importance apply"),
+        ({"objective": COST, "importance": True}, "aim_margin and importance apply"),
+        ({"objective": COST, "steps": 0}, "steps must be an int >= 1"),
+        ({"objective": COST, "free": ["qqq.zzz"]}, "unknown parameter"),
+    ],
+)
+def test_cost_objective_arguments_named(sc, kw, match):
+    with pytest.raises((ValueError, ScenarioError), match=match):
+        optimize_process(sc, **{"free": [BIAS], **kw})
+
+
+def test_yield_objective_still_needs_a_target(sc):
+    with pytest.raises(ValueError, match=r"target_yield must be in \(0, 1\), got None"):
+        optimize_process(sc, free=[BIAS])
+
+
+def test_cli_objective_arguments(capsys):
+    from cpojax.cli import main
+
+    for argv, needle in (
+        (["optimize"], "--target-yield is required"),
+        (["optimize", "--objective", COST, "--target-yield", "0.9"], "--target-yield applies"),
+        (["optimize", "--objective", COST, "--level", "switch"], "--level applies"),
+        (["optimize", "--objective", COST, "--steps", "0"], "--steps"),
+    ):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and "Traceback" not in err, (argv, err)
+
+
+@pytest.mark.slow
+def test_cost_objective_lowers_the_cost_per_good_switch(sc):
+    """End to end, short: the centring knobs alone (ring bias, heater) already lower the
+    verified cost per good switch; the result is consistent with cpojax.cost."""
+    from cpojax.cost import cpo_capex_usd
+
+    res = optimize_process(
+        sc,
+        objective=COST,
+        free=[BIAS, "design.ring.heater_max_mw", RING_DIE],
+        steps=40,
+        n_per_step=1024,
+        n_verify=16_384,
+        seed=2,
+    )
+    d = res.to_dict()
+    assert d["objective"] == COST and d["target_yield"] is None
+    sw = d["cost_per_good_switch"]
+    b, a = sw["before"], sw["after"]
+    assert a["usd"] < b["usd"] and res.reached == sw["lowered"] == d["verified"]
+    assert a["engine_yield"]["yield"] > b["engine_yield"]["yield"]
+    # the cost interval is the yield interval mapped through the monotone cost
+    lo, hi = a["engine_yield"]["ci"]
+    c = res.scenario.cost
+    assert a["ci_usd"][0] == pytest.approx(
+        float(cpo_capex_usd(engine_yield=hi, cost=c, engines_per_switch=72))
+    )
+    assert a["ci_usd"][1] == pytest.approx(
+        float(cpo_capex_usd(engine_yield=lo, cost=c, engines_per_switch=72))
+    )
+    # the process cost change is carried into the optimized scenario's engine cost
+    assert c.engine_usd == pytest.approx(450.0 + sw["process_usd_per_engine"])
+    assert sw["process_usd_per_engine"] == pytest.approx(d["cost_after"] - d["cost_before"])
+    assert a["engine_usd"] == c.engine_usd
+    # saveable, and the history has one entry per step
+    assert Scenario.from_toml(res.scenario.to_toml()) == res.scenario
+    assert {len(v) for v in res.history.values()} == {40}
+    assert res.n_compiles == 1
+    json.dumps(d, allow_nan=False)
