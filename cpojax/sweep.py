@@ -5,7 +5,7 @@ cartesian product of the values (or, zipped, the i-th value of every key). Every
 value is validated like ``--set`` — each point as a whole, so cross-field rules
 hold — before anything runs.
 
-How a sweep runs (docs/model.md#sweeps):
+How a sweep runs (the statistics are those of docs/model.md#yield-levels-and-statistics):
 
 * Continuous keys are traced scenario leaves. Points are taken ``point_chunk`` at
   a time and vmapped inside each block of :data:`cpojax.rng.BLOCK` engines, so the

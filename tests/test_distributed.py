@@ -95,6 +95,17 @@ def _cli(argv, env):
     )
 
 
+def _two_processes(argv, base):
+    """Two `cpojax sweep` processes with two CPU devices each, coordinated on 127.0.0.1."""
+    addr = f"127.0.0.1:{_free_port()}"
+    env = base | {
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_COORDINATOR_ADDRESS": addr,
+        "JAX_NUM_PROCESSES": "2",
+    }
+    return [_cli(argv, env | {"JAX_PROCESS_ID": str(i)}) for i in range(2)]
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_table_of_one(tmp_path):
     base = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
@@ -105,16 +116,7 @@ def test_two_processes_give_the_table_of_one(tmp_path):
         "--engines", str(3 * 4096), "--seed", "5", "--json", "--quiet",
     ]  # fmt: skip
     one_env = base | {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-    addr = f"127.0.0.1:{_free_port()}"
-    procs = []
-    for i in range(2):
-        env = base | {
-            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-            "JAX_COORDINATOR_ADDRESS": addr,
-            "JAX_NUM_PROCESSES": "2",
-            "JAX_PROCESS_ID": str(i),
-        }
-        procs.append(_cli([*argv, "--out", str(tmp_path / "run")], env))
+    procs = _two_processes([*argv, "--out", str(tmp_path / "run")], base)
     single = _cli(argv, one_env)
     outs = [p.communicate(timeout=900) for p in (*procs, single)]
     for p, (_, err) in zip((*procs, single), outs, strict=True):
@@ -127,3 +129,10 @@ def test_two_processes_give_the_table_of_one(tmp_path):
     assert two["rows"] == one["rows"]
     saved = json.loads((tmp_path / "run" / "sweep.json").read_text())  # written by process 0
     assert saved["rows"] == one["rows"]
+
+    # --resume under two processes: process 0 reads the folder and shares what is done
+    procs = _two_processes([*argv, "--out", str(tmp_path / "run"), "--resume"], base)
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1].decode()[-3000:]
+    again = json.loads(outs[0][0])
+    assert again["rows"] == one["rows"] and again["meta"]["points_resumed"] == 12
