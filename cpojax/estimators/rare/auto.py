@@ -21,8 +21,10 @@ import numpy as np
 
 from cpojax.estimators.limit_state import check_limit_state
 from cpojax.estimators.rare.common import METHODS, Options, parse_options
+from cpojax.estimators.rare.explore import explore
 from cpojax.estimators.rare.form import form_result, given_points, run_form
 from cpojax.estimators.rare.importance import run_is
+from cpojax.estimators.rare.spherical import init_mixture, run_spherical
 from cpojax.estimators.rare.subset import run_subset
 from cpojax.estimators.result import FailureResult
 
@@ -100,47 +102,70 @@ def estimate_rare(
 def run_auto(
     limit_state, k_is, k_ss, form: dict[str, Any], n_cols: int, opts: Options
 ) -> FailureResult:
-    """The auto policy after the FORM stage (module docstring): importance sampling on
-    the design points of ``form`` within ``is_share`` of the budget; if its checks
-    fail (or FORM found no point), subset simulation with what is left, its interval
-    widened ten-fold each side when it is itself unreliable."""
+    """The auto policy after the FORM stage (module docstring)."""
     dim = int(form["dim"])
-    remaining = opts.max_evals - form["n_evals"]
-    is_budget = min(remaining, max(int(opts.is_share * opts.max_evals), 2 * opts.n_batch))
+    k_probe, k_is, k_sph = jax.random.split(k_is, 3)
+    stage_budget = max(int(opts.is_share * opts.max_evals), 2 * opts.n_batch)
     stages: dict[str, Any] = {"form": {"pf": form["pf"], "n_evals": form["n_evals"]}}
     used = form["n_evals"]
-    if form["points"] and is_budget >= opts.n_batch:
-        res = run_is(limit_state, k_is, form, n_cols, is_budget, opts)
-        used += res.n_evals
-        stages["is"] = {
+    points = list(form["points"]) + list(form.get("near_points", []))
+    geometry, radius = "local", None
+    if dim >= 2:
+        ex = explore(limit_state, k_probe, form, dim, opts)
+        used += ex["n_evals"]
+        points, geometry, radius = ex["points"], ex["geometry"], ex["radius"]
+        stages["explore"] = {**ex["diagnostics"], "geometry": geometry, "n_evals": ex["n_evals"]}
+    if not any(b > 0 for _, b, _ in points) and geometry != "surrounding":
+        geometry = "none"  # no usable design point (FORM failed, or the origin fails)
+
+    def finish(res: FailureResult, chosen: str, widen: bool = False) -> FailureResult:
+        ci = res.ci
+        if widen and not res.reliable:
+            ci = (ci[0] / 10.0, min(1.0, ci[1] * 10.0))
+        return dataclasses.replace(
+            res,
+            ci=ci,
+            n_evals=used,
+            method="auto",
+            diagnostics={
+                **res.diagnostics,
+                "stages": stages,
+                "chosen": chosen,
+                "geometry": geometry,
+            },
+        )
+
+    def record(name: str, res: FailureResult) -> None:
+        stages[name] = {
             "pf": res.pf,
             "ci": res.ci,
             "n_evals": res.n_evals,
             "reliable": res.reliable,
-            "checks": res.diagnostics["checks"],
+            "checks": res.diagnostics.get("checks"),
         }
-        if res.reliable:
-            return dataclasses.replace(
-                res,
-                n_evals=used,
-                method="auto",
-                diagnostics={**res.diagnostics, "stages": stages, "chosen": "is"},
+
+    if geometry == "local":
+        budget = min(opts.max_evals - used, stage_budget)
+        if budget >= opts.n_batch:
+            res = run_is(limit_state, k_is, {**form, "points": points}, n_cols, budget, opts)
+            used += res.n_evals
+            record("is", res)
+            if res.reliable:
+                return finish(res, "is")
+    if dim >= 2:
+        budget = min(opts.max_evals - used, stage_budget)
+        if budget >= opts.n_batch * max(1, round(opts.n_ce_level / opts.n_batch)):
+            mix = init_mixture(
+                [p for p in points if p[1] > 0],
+                dim,
+                radius=radius if geometry == "surrounding" else None,
             )
+            res = run_spherical(limit_state, k_sph, mix, n_cols, budget, opts)
+            used += res.n_evals
+            record("spherical", res)
+            if res.reliable:
+                return finish(res, "spherical")
     res = run_subset(limit_state, k_ss, dim, max(opts.max_evals - used, 0), opts)
     used += res.n_evals
-    stages["subset"] = {
-        "pf": res.pf,
-        "ci": res.ci,
-        "n_evals": res.n_evals,
-        "reliable": res.reliable,
-    }
-    ci = res.ci
-    if not res.reliable:
-        ci = (ci[0] / 10.0, min(1.0, ci[1] * 10.0))
-    return dataclasses.replace(
-        res,
-        ci=ci,
-        n_evals=used,
-        method="auto",
-        diagnostics={**res.diagnostics, "stages": stages, "chosen": "subset"},
-    )
+    record("subset", res)
+    return finish(res, "subset", widen=True)

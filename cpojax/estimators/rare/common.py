@@ -36,6 +36,7 @@ class Options:
     n_batch: int = 100
     n_ce: int = 2
     n_per_level: int = 1000
+    n_ce_level: int = 500
     p0: float = 0.1
     max_iter: int = 50
     form_tol: float | None = None
@@ -51,6 +52,7 @@ _INT_RANGES = {
     "n_batch": (10, 10**7),
     "n_ce": (0, 1000),
     "n_per_level": (100, 10**7),
+    "n_ce_level": (100, 10**7),
     "max_iter": (1, 10_000),
 }
 _FLOAT_RANGES = {  # open/closed noted in the message

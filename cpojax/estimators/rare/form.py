@@ -27,7 +27,7 @@ from cpojax.estimators.rare.common import Options, eval_columns, raise_invalid
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import norm_sf
 
-__all__ = ["form_result", "given_points", "run_form"]
+__all__ = ["distinct", "form_result", "given_points", "run_form", "search"]
 
 
 @functools.partial(jax.jit, static_argnames=("limit_state", "max_iter", "n_ls", "tol"))
@@ -72,12 +72,15 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
             & (jnp.linalg.norm(perp, axis=1) <= tol * jnp.maximum(un, 1.0))
         )
 
-    g_origin, bad_origin = gval(jnp.zeros((1, u0.shape[1]), dtype)[jnp.zeros(m, jnp.int32)])
+    # The origin once (one row), its value read for every start's column.
+    gm0 = eval_columns(limit_state, jnp.zeros((1, u0.shape[1]), dtype), dtype)
+    g_origin = gm0[0, cols]
+    bad_origin = ~jnp.all(jnp.isfinite(gm0))
     g, grad, bad = vg(u0)
     conv = is_converged(u0, g, grad) & ~bad
     hist = jnp.full((max_iter + 1, m), jnp.nan, dtype).at[0].set(jnp.linalg.norm(u0, axis=1))
-    n_ev = jnp.asarray(2 * m, jnp.int32)
-    n_bad = jnp.sum(bad).astype(jnp.int32) + jnp.sum(bad_origin).astype(jnp.int32)
+    n_ev = jnp.asarray(m + 1, jnp.int32)
+    n_bad = jnp.sum(bad).astype(jnp.int32) + bad_origin.astype(jnp.int32)
     alive = ~bad
 
     def cond(s):
@@ -133,9 +136,16 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
 
     state = (u0, g, grad, conv, alive, jnp.asarray(0, jnp.int32), n_ev, n_bad, hist)
     u, g, grad, conv, alive, it, n_ev, n_bad, hist = jax.lax.while_loop(cond, body, state)
+    gn = jnp.linalg.norm(grad, axis=1)
+    gns = jnp.where(gn > 0, gn, 1.0)
+    alpha = -grad / gns[:, None]
+    perp = jnp.linalg.norm(u - jnp.sum(alpha * u, axis=1, keepdims=True) * alpha, axis=1)
     return {
         "u": u,
         "g": g,
+        "alive": alive & (gn > 0),
+        "surface_dist": jnp.abs(g) / gns,
+        "perp": perp,
         "g_origin": g_origin,
         "converged": conv,
         "iterations": it,
@@ -145,51 +155,104 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
     }
 
 
+def search(limit_state, u0, cols, opts: Options, *, stage: str = "the FORM search"):
+    """Batched HL-RF searches from the rows of ``u0`` (column ``cols[row]``), on the host.
+
+    Returns the end points with their signed β (negative where the origin fails that
+    column), which converged, and which are *near* design points: not converged within
+    ``max_iter`` (slow on strongly curved surfaces, stuck at kinks) but within 5 % of
+    their radius of the surface and 25 % of it from the ray of the gradient — good
+    enough as importance-sampling centres, not for the FORM estimate itself.
+    """
+    dtype = opts.dtype
+    tol = opts.form_tol if opts.form_tol is not None else (1e-3 if dtype == jnp.float32 else 1e-5)
+    out = jax.device_get(
+        _form_search(
+            limit_state,
+            jnp.asarray(u0, dtype),
+            jnp.asarray(cols, jnp.int32),
+            max_iter=opts.max_iter,
+            n_ls=8,
+            tol=tol,
+        )
+    )
+    n_evals = int(out["n_evals"])
+    raise_invalid(int(out["n_invalid"]), n_evals, stage)
+    u = np.asarray(out["u"], np.float64)
+    conv = np.asarray(out["converged"])
+    sign = np.where(np.asarray(out["g_origin"]) >= 0, 1.0, -1.0)
+    un = np.linalg.norm(u, axis=1)
+    scale = np.maximum(un, 1.0)
+    near = (
+        np.asarray(out["alive"])
+        & ~conv
+        & (sign > 0)
+        & (np.asarray(out["surface_dist"], np.float64) <= 0.05 * scale)
+        & (np.asarray(out["perp"], np.float64) <= 0.25 * scale)
+    )
+    return {
+        "u": u,
+        "betas": sign * un,
+        "conv": conv,
+        "near": near,
+        "cols": np.asarray(cols),
+        "n_evals": n_evals,
+        "iterations": int(out["iterations"]),
+        "history": np.asarray(out["history"], np.float64),
+        "origin_fails": bool(np.any(sign < 0)),
+    }
+
+
+def distinct(points, u, betas, cols, mask):
+    """``points`` extended by the rows of ``u`` selected by ``mask`` that are not within
+    ``0.1·max(1, |β|)`` of a point already there, most probable first."""
+    points = list(points)
+    for i in np.argsort(betas, kind="stable"):
+        if not mask[i]:
+            continue
+        tol_i = 0.1 * max(1.0, abs(betas[i]))
+        if all(np.linalg.norm(u[i] - p) > tol_i for p, _, _ in points):
+            points.append((u[i], float(betas[i]), int(cols[i])))
+    return points
+
+
 def run_form(limit_state, key, dim: int, n_cols: int, opts: Options) -> dict[str, Any]:
-    """Multi-start FORM on every column; returns design points and the FORM estimate."""
+    """Multi-start FORM on every column; returns design points and the FORM estimate.
+
+    ``points`` are the distinct converged design points (they make the FORM estimate);
+    ``near_points`` the distinct end points that did not converge but lie near a design
+    point (:func:`search`), used as extra importance-sampling centres by ``auto``.
+    """
     dtype = opts.dtype
     s = opts.n_starts
     z = jax.random.normal(key, ((s + 1) // 2, dim), dtype)
     z = z / jnp.linalg.norm(z, axis=1, keepdims=True)
     starts = jnp.concatenate([z, -z], axis=0)[:s]  # antithetic pairs, radius 1
     u0 = jnp.tile(starts, (n_cols, 1))
-    cols = jnp.repeat(jnp.arange(n_cols, dtype=jnp.int32), s)
-    tol = opts.form_tol if opts.form_tol is not None else (1e-3 if dtype == jnp.float32 else 1e-5)
-    out = jax.device_get(
-        _form_search(limit_state, u0, cols, max_iter=opts.max_iter, n_ls=8, tol=tol)
-    )
-    n_evals = int(out["n_evals"])
-    raise_invalid(int(out["n_invalid"]), n_evals, "the FORM search")
-    u = np.asarray(out["u"], np.float64)
-    conv = np.asarray(out["converged"])
-    sign = np.where(np.asarray(out["g_origin"]) >= 0, 1.0, -1.0)
-    betas = sign * np.linalg.norm(u, axis=1)
-    cols_np = np.repeat(np.arange(n_cols), s)
+    cols = np.repeat(np.arange(n_cols, dtype=np.int32), s)
+    out = search(limit_state, u0, cols, opts)
+    u, betas, conv = out["u"], out["betas"], out["conv"]
     beta_col = np.full(n_cols, np.inf)
     for k in range(n_cols):
-        mk = conv & (cols_np == k)
+        mk = conv & (cols == k)
         if mk.any():
             beta_col[k] = betas[mk].min()
     pf_col = np.array([norm_sf(b) if np.isfinite(b) else 0.0 for b in beta_col])
     pf = float(1.0 - np.prod(1.0 - pf_col))
-    # Distinct design points, most probable first (per column, per start).
-    points: list[tuple[np.ndarray, float, int]] = []
-    for i in np.argsort(betas):
-        if not conv[i]:
-            continue
-        tol_i = 0.1 * max(1.0, abs(betas[i]))
-        if all(np.linalg.norm(u[i] - p) > tol_i for p, _, _ in points):
-            points.append((u[i], float(betas[i]), int(cols_np[i])))
+    points = distinct([], u, betas, cols, conv)
+    near = distinct(points, u, betas, cols, out["near"])[len(points) :]
     return {
         "pf": pf,
-        "n_evals": n_evals,
+        "n_evals": out["n_evals"],
         "points": points,
+        "near_points": near,
+        "origin_fails": out["origin_fails"],
         "beta_columns": beta_col.tolist(),
         "pf_columns": pf_col.tolist(),
         "converged": conv.tolist(),
         "all_converged_columns": bool(np.all(np.isfinite(beta_col))),
-        "iterations": int(out["iterations"]),
-        "beta_history": np.asarray(out["history"], np.float64)[: int(out["iterations"]) + 1],
+        "iterations": out["iterations"],
+        "beta_history": out["history"][: out["iterations"] + 1],
     }
 
 
