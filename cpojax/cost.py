@@ -565,13 +565,15 @@ def functional_factor(result: Any) -> LevelYield | None:
 
     Read from ``result.functional`` when present: a LevelYield or ``(value, lo, hi)``,
     a number (an exact factor), an object or mapping with an ``engine`` entry of
-    those forms, or a mapping ``{"yield": v, "ci": [lo, hi]}``.
+    those forms (:class:`cpojax.yields.YieldResult` reports ``{"pic", "eic", ...,
+    "engine": factor}``, empty when ``system.functional_yield`` is off), or a
+    mapping ``{"yield": v, "ci": [lo, hi]}``.
     """
     f = getattr(result, "functional", None)
-    if f is None:
-        return None
-    if not isinstance(f, LevelYield | tuple | numbers.Real):
+    if not isinstance(f, LevelYield | tuple | numbers.Real | type(None)):
         f = f.get("engine") if isinstance(f, Mapping) else getattr(f, "engine", f)
+    if f is None:  # none reported (an empty mapping: functional yield switched off)
+        return None
     if isinstance(f, Mapping):
         f = (f["yield"], *f["ci"])
     if isinstance(f, numbers.Real):

@@ -103,6 +103,13 @@ def test_yield_entering_the_cost_multiplies_a_functional_factor():
         assert y == pytest.approx((0.45, 0.356, 0.546)) and "functional" in what
     y, _ = C.cost_engine_yield(SimpleNamespace(engine=par, functional=0.5))
     assert y == pytest.approx((0.45, 0.445, 0.455))
+    # the yield engine's form: factors and their product, empty when switched off
+    factors = {"pic": 0.9, "eic": 0.99, "engine": 0.5}
+    y, what = C.cost_engine_yield(SimpleNamespace(engine=par, functional=factors))
+    assert y == pytest.approx((0.45, 0.445, 0.455)) and "functional" in what
+    for off in ({}, None):
+        y, what = C.cost_engine_yield(SimpleNamespace(engine=par, functional=off))
+        assert y == par and "no functional" in what
 
 
 def test_analyse_arguments(sc):
