@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 
 from cpojax import variation
-from cpojax.physics import link
-from cpojax.physics.link import Deviations, lane_budget
+from cpojax.physics import link, thermal
+from cpojax.physics.link import Budget, Deviations, lane_budget
 from cpojax.scenario import Scenario, with_values
 
 __all__ = [
@@ -49,7 +49,9 @@ __all__ = [
     "N_LIMIT",
     "LimitState",
     "dim",
+    "engine_budget",
     "engine_g",
+    "lane_budget_of",
     "lane_g",
     "limit_of_column",
     "limit_state",
@@ -98,33 +100,95 @@ def limit_of_column(column: int) -> str:
     return LIMIT_NAMES[int(column) % N_LIMIT]
 
 
-def lane_g(scenario: Scenario, dev: Deviations, dtype) -> jax.Array:
-    """Limit states g[..., K] of lanes with deviations `dev` (fields of one shape S).
-
-    The lanes are evaluated flattened: XLA compiles a 1-D elementwise graph
-    noticeably faster than the same graph on [B, L] arrays.
-    """
+def _flat(dev: Deviations):
     shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree_util.tree_leaves(dev)))
-    flat = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), dev)
-    g = lane_budget(
+    return shape, jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), dev)
+
+
+def lane_budget_of(scenario: Scenario, dev: Deviations, dtype) -> Budget:
+    """:func:`~cpojax.physics.link.lane_budget` of single lanes (fields of one shape S),
+    evaluated flattened: XLA compiles a 1-D elementwise graph noticeably faster than the
+    same graph on [B, L] arrays. Returns the Budget of the flattened lanes."""
+    _, flat = _flat(dev)
+    return lane_budget(
         design=scenario.design,
         dev=flat,
         system=scenario.system,
         window=scenario.window,
         limits=scenario.limits,
         dtype=dtype,
-    ).g
+    )
+
+
+def lane_g(scenario: Scenario, dev: Deviations, dtype) -> jax.Array:
+    """Limit states g[..., K] of lanes with deviations `dev` (fields of one shape S).
+
+    A lane without its engine: the centre of the ring row, neighbours identical to it
+    (:func:`~cpojax.physics.link.lane_budget`); :func:`engine_g` is the full model.
+    """
+    shape, _ = _flat(dev)
+    g = lane_budget_of(scenario, dev, dtype).g
     return g.reshape(*shape, g.shape[-1])
+
+
+def engine_budget(scenario: Scenario, dev: Deviations, dtype) -> Budget:
+    """Budget of whole engines: deviations with fields [..., lanes] → Budget [..., lanes, ·].
+
+    Engine-level physics (docs/model.md#engine-level-physics) acts here, between the
+    per-lane front stage and the per-lane thermal stage: each lane's position in the ring
+    row sets its on-die temperature, and the heater-to-heater crosstalk is solved per
+    engine and corner, (I + C)·q = s (:func:`cpojax.physics.thermal.coupled_shifts_nm`),
+    so each ring's own heater supplies q and its neighbours s − q. Without
+    ``system.thermal_coupling`` this is :func:`lane_budget` of every lane.
+    """
+    sy = scenario.system
+    lanes = sy.lanes_per_engine
+    shape, flat = _flat(dev)
+    if not sy.thermal_coupling:
+        b = lane_budget(
+            design=scenario.design,
+            dev=flat,
+            system=sy,
+            window=scenario.window,
+            limits=scenario.limits,
+            dtype=dtype,
+        )
+        return jax.tree_util.tree_map(lambda x: x.reshape(*shape, *x.shape[1:]), b)
+    if shape[-1] != lanes:
+        raise ValueError(f"engine deviations need a last axis of {lanes} lanes, got {shape}")
+    pos = jnp.broadcast_to(jnp.asarray(thermal.lane_positions(lanes), dtype), shape).reshape(-1)
+    front = link.lane_front(
+        design=scenario.design,
+        dev=flat,
+        system=sy,
+        window=scenario.window,
+        limits=scenario.limits,
+        dtype=dtype,
+        lane_position=pos,
+    )
+    _, s_k = link.lock_order(front)  # [B·L, 4]
+    s_k = s_k.reshape(-1, lanes, s_k.shape[-1])
+    th = scenario.design.thermal
+    q = thermal.coupled_shifts_nm(
+        shift_nm=s_k,
+        c1=jnp.asarray(th.crosstalk_nn, dtype),
+        c2=jnp.asarray(th.crosstalk_nnn, dtype),
+    )
+    neigh = (s_k - q).reshape(-1, s_k.shape[-1])
+    lim = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), scenario.limits)
+    b = link.lane_back(front, system=sy, limits=lim, neighbour_shift_nm=neigh)
+    return jax.tree_util.tree_map(lambda x: x.reshape(*shape, *x.shape[1:]), b)
 
 
 def engine_g(scenario: Scenario, u, dtype) -> jax.Array:
     """Limit states g[..., lanes, K] of engines with normals u[..., engine_dim].
 
-    Engine-level effects that couple lanes belong between the deviations and the
-    lane budget, here, where every lane of an engine is in one array.
+    Engine-level effects that couple lanes (thermal crosstalk, the on-die temperature
+    map, the fiber array's rigid-body motion) act between the deviations and the lane
+    budget, where every lane of an engine is in one array (:func:`engine_budget`).
     """
     dev = variation.engine_deviations(scenario, u.astype(dtype))
-    return lane_g(scenario, dev, dtype)
+    return engine_budget(scenario, dev, dtype).g
 
 
 def dim(scenario: Scenario, level: str) -> int:

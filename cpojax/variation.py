@@ -37,13 +37,17 @@ from jax.scipy.special import ndtr, ndtri
 
 from cpojax import rng
 from cpojax.estimators.stats import norm_cdf
+from cpojax.physics import fiber_array
 from cpojax.physics.link import Deviations
 from cpojax.scenario import PER_LASER_SPREADS, Scenario
 
 __all__ = [
+    "EXTRA_SPREADS",
+    "RIGID_ARRAY_SPREADS",
     "VARIABLES",
     "Layout",
     "Variable",
+    "active_variables",
     "engine_deviations",
     "lane_deviations",
     "layout",
@@ -117,6 +121,39 @@ VARIABLES: tuple[Variable, ...] = (
     _one("responsivity_ln"),
     _one("dark_current_ln"),
     _one("tia_noise_ln"),
+    # issue 9: fiber-array rigid body (system.fiber_array = "rigid")
+    Variable("fiber_array_roll_mrad", ("array_roll_mrad",), (0,)),
+    Variable("fiber_array_yaw_mrad", ("tilt_x_mrad",), (0,)),
+    Variable("fiber_array_pitch_mrad", ("tilt_y_mrad",), (0,)),
+    Variable(
+        "fiber_gap_um",
+        ("gap_in_um", "gap_out_um", "gap_rx_um"),
+        (0, 0, 0),
+        per_laser=("gap_in_um",),
+    ),
+    # issue 9: further process spreads (system.extra_spreads)
+    Variable("splitter_imbalance_db", ("splitter_db",), (0,)),
+    _one("ring_group_index"),
+    _one("heater_resistance_ln"),
+    _one("laser_aging_nm", per_laser=True),
+    _one("tx_penalty_db"),
+)
+
+#: Spreads drawn only when a model switch of the scenario is on (issue 9): the u-space
+#: layout leaves them out otherwise, so a scenario with every switch off draws exactly
+#: the normals of the former model.
+RIGID_ARRAY_SPREADS = (
+    "fiber_array_roll_mrad",
+    "fiber_array_yaw_mrad",
+    "fiber_array_pitch_mrad",
+    "fiber_gap_um",
+)
+EXTRA_SPREADS = (
+    "splitter_imbalance_db",
+    "ring_group_index",
+    "heater_resistance_ln",
+    "laser_aging_nm",
+    "tx_penalty_db",
 )
 
 assert {v.name for v in VARIABLES if v.per_laser is True} == set(PER_LASER_SPREADS)
@@ -127,13 +164,20 @@ assert sorted(v.name for v in VARIABLES) == sorted(
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Static column layout of u for one engine (see the module docstring)."""
+    """Static column layout of u for one engine (see the module docstring).
+
+    ``variables`` are the spread variables drawn (every variable of :data:`VARIABLES`
+    except the issue-9 spreads whose model switch is off); ``fiber_map`` is the array
+    slot map of the rigid fiber array, or None for the translation-only array.
+    """
 
     lanes: int
     lanes_per_laser: int
     shared: tuple[tuple[str, int], ...]  # (variable, group) per shared column
     lane: tuple[tuple[str, str], ...]  # (variable, field) per lane column
     laser: tuple[tuple[str, str], ...]  # (variable, field) per laser column
+    variables: tuple[str, ...] = ()
+    fiber_map: str | None = None
 
     @property
     def n_shared(self) -> int:
@@ -166,16 +210,36 @@ class Layout:
 
 
 @functools.lru_cache(maxsize=64)
-def _layout(lanes: int, lanes_per_laser: int) -> Layout:
-    shared = tuple((v.name, g) for v in VARIABLES for g in range(v.n_groups))
-    lane = tuple((v.name, f) for v in VARIABLES for f in v.fields if not v.is_laser(f))
-    laser = tuple((v.name, f) for v in VARIABLES for f in v.fields if v.is_laser(f))
-    return Layout(lanes, lanes_per_laser, shared, lane, laser)
+def _layout(
+    lanes: int, lanes_per_laser: int, active: tuple[str, ...] | None = None, fiber_map=None
+) -> Layout:
+    vs = [v for v in VARIABLES if active is None or v.name in active]
+    shared = tuple((v.name, g) for v in vs for g in range(v.n_groups))
+    lane = tuple((v.name, f) for v in vs for f in v.fields if not v.is_laser(f))
+    laser = tuple((v.name, f) for v in vs for f in v.fields if v.is_laser(f))
+    return Layout(lanes, lanes_per_laser, shared, lane, laser, tuple(v.name for v in vs), fiber_map)
+
+
+def active_variables(scenario: Scenario) -> tuple[str, ...]:
+    """Names of the spread variables this scenario draws (static: its model switches)."""
+    sy = scenario.system
+    off = set()
+    if sy.fiber_array != "rigid":
+        off.update(RIGID_ARRAY_SPREADS)
+    if not sy.extra_spreads:
+        off.update(EXTRA_SPREADS)
+    return tuple(v.name for v in VARIABLES if v.name not in off)
 
 
 def layout(scenario: Scenario) -> Layout:
-    """The u-space layout for this scenario's engine architecture."""
-    return _layout(scenario.system.lanes_per_engine, scenario.system.lanes_per_laser)
+    """The u-space layout for this scenario's engine architecture and model switches."""
+    sy = scenario.system
+    return _layout(
+        sy.lanes_per_engine,
+        sy.lanes_per_laser,
+        active_variables(scenario),
+        sy.fiber_map if sy.fiber_array == "rigid" else None,
+    )
 
 
 def _truncate_cols(u, ks: np.ndarray):
@@ -278,6 +342,8 @@ def _plan(lay: Layout):
     own_idx.update({f: len(lay.lane) + i for i, (_, f) in enumerate(lay.laser)})
     fields, var_of_field, shared_col, own_col = [], [], [], []
     for vi, var in enumerate(VARIABLES):
+        if var.name not in lay.variables:
+            continue
         for f, g in zip(var.fields, var.groups, strict=True):
             fields.append(f)
             var_of_field.append(vi)
@@ -336,7 +402,9 @@ def _build(
     shared = _row(sw[var_s].astype(dt), w) * w + _row(sd[var_s].astype(dt), d) * d  # [..., S]
     own_f = own[..., own_col]
     dev = shared[..., None, shared_col] + _row(sl[var_f].astype(dt), own_f) * own_f  # [..., L, F]
-    return Deviations(**{f: dev[..., i] for i, f in enumerate(fields)})
+    out = {f: dev[..., i] for i, f in enumerate(fields)}
+    zero = jnp.zeros(dev.shape[:-1], dt)  # fields of spreads not drawn (switch off)
+    return Deviations(**{f.name: out.get(f.name, zero) for f in dataclasses.fields(Deviations)})
 
 
 def engine_deviations(scenario: Scenario, u) -> Deviations:
@@ -353,7 +421,39 @@ def engine_deviations(scenario: Scenario, u) -> Deviations:
     if u.shape[-1] != lay.engine_dim:
         raise ValueError(f"u must have last axis engine_dim={lay.engine_dim}, got shape {u.shape}")
     parts = _split(lay, u, lay.lanes, lay.n_lasers)
-    return _build(scenario, lay, *parts, lanes=lay.lanes, lanes_per_laser=lay.lanes_per_laser)
+    dev = _build(scenario, lay, *parts, lanes=lay.lanes, lanes_per_laser=lay.lanes_per_laser)
+    return _rigid_array(scenario, lay, dev)
+
+
+def _rigid_array(scenario: Scenario, lay: Layout, dev: Deviations) -> Deviations:
+    """Add the lever-arm terms of the fiber array's roll and yaw to every fiber
+    (:mod:`cpojax.physics.fiber_array`): Δy = roll·x_n, Δz = −yaw·x_n at slot distance x_n
+    from the array centre (tx, rx and laser-in fibers at their own slots)."""
+    if lay.fiber_map is None:
+        return dev
+    pitch = scenario.design.fiber_array.pitch_um
+    arms = fiber_array.slot_offsets(lay.lanes, lay.lanes_per_laser, lay.fiber_map)
+    upd = {}
+    for (ox, gap), arm in zip(
+        (
+            ("offset_out_y_um", "gap_out_um"),
+            ("offset_rx_y_um", "gap_rx_um"),
+            ("offset_in_y_um", "gap_in_um"),
+        ),
+        arms,
+        strict=True,
+    ):
+        x = jnp.asarray(arm, dev.array_roll_mrad.dtype) * jnp.asarray(
+            pitch, dev.array_roll_mrad.dtype
+        )
+        dy, dz = fiber_array.rigid_body_shift_um(
+            x_um=_row(x, dev.array_roll_mrad),
+            roll_mrad=dev.array_roll_mrad,
+            yaw_mrad=dev.tilt_x_mrad,
+        )
+        upd[ox] = getattr(dev, ox) + dy
+        upd[gap] = getattr(dev, gap) + dz
+    return dataclasses.replace(dev, **upd)
 
 
 def lane_deviations(scenario: Scenario, u) -> Deviations:
@@ -411,8 +511,8 @@ def standardized(scenario: Scenario, u) -> dict[str, jax.Array]:
     z = jnp.where(_row(tot[var_f], own_f) > 0, z, 0.0)
     out = {}
     for vi, var in enumerate(VARIABLES):
-        cols = np.flatnonzero(var_f == vi)
-        out[var.name] = z[..., cols]
+        if var.name in lay.variables:
+            out[var.name] = z[..., np.flatnonzero(var_f == vi)]
     return out
 
 

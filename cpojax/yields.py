@@ -50,6 +50,7 @@ from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson
 from cpojax.estimators.streaming import stream_counts
 from cpojax.levels import LevelYield, switch_from_engine
+from cpojax.physics.functional import engine_functional_yield
 from cpojax.scenario import Scenario
 from cpojax.validate import as_count, check_scenario, resolve_key
 
@@ -58,6 +59,8 @@ __all__ = ["YieldResult", "estimate_yield", "lane_interval"]
 #: Fixed-point scale of the attribution sums: each lane's value is rounded to
 #: 1/_FIXED and summed as integers, so sums are exact and order-independent.
 _FIXED = 1000.0
+#: Column of the thermal limit state.
+_THERMAL = model.LIMIT_NAMES.index("thermal")
 #: Cap of |z|² and |z| per lane before quantisation (keeps one lane's integer
 #: below 2**20, an engine's sum below 2**31 for up to 1024 lanes).
 _Z_CAP = 1000.0
@@ -83,6 +86,16 @@ class YieldResult:
       counts: the raw integer counters.
       wall_s, lane_samples_per_s: wall time (compilation included) and rate.
       lane_design_effect: design effect of lanes clustered in engines.
+      thermal_edges: thermal failures split by edge, as shares of failing lanes like
+        ``failure_modes`` (``blue`` + ``red`` = ``failure_modes["thermal"]``): ``red``
+        the heater runs out, ``blue`` the ring is fabricated too red (it crosses the
+        lock point with the heater off and the next order is out of reach).
+      functional: defect-limited and assembly yield factors of one engine
+        (:func:`cpojax.physics.functional.engine_functional_yield`; empty when
+        ``system.functional_yield`` is off).
+      engine_total, switch_total: parametric × functional yield (the functional factor
+        is a model input, so the interval is the parametric one times it); None when
+        ``system.functional_yield`` is off.
     """
 
     lane: LevelYield
@@ -102,6 +115,10 @@ class YieldResult:
     wall_s: float
     lane_samples_per_s: float
     lane_design_effect: float = 1.0
+    thermal_edges: dict[str, float] = dataclasses.field(default_factory=dict)
+    functional: dict[str, float] = dataclasses.field(default_factory=dict)
+    engine_total: LevelYield | None = None
+    switch_total: LevelYield | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --json` object)."""
@@ -121,6 +138,10 @@ class YieldResult:
             "wall_s": self.wall_s,
             "lane_samples_per_s": self.lane_samples_per_s,
             "lane_design_effect": self.lane_design_effect,
+            "thermal_edges": self.thermal_edges,
+            "functional": self.functional,
+            "engine_total": None if self.engine_total is None else self.engine_total.to_dict(),
+            "switch_total": None if self.switch_total is None else self.switch_total.to_dict(),
         }
 
 
@@ -169,7 +190,7 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
     def fn(key, b, scenario):
         lay = variation.layout(scenario)
         lanes = lay.lanes
-        names = [v.name for v in variation.VARIABLES]
+        names = list(lay.variables)
         u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
         dev = variation.engine_deviations(scenario, u)  # [B, L]
         # One extra lane per engine with only the engine-wide (wafer + die) deviations,
@@ -184,8 +205,19 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
         dev_die = jax.tree_util.tree_map(
             lambda x: x[:, None], variation.lane_deviations(scenario, u_die)
         )
-        g_all = model.lane_g(scenario, _concat_lanes(dev, dev_die), dtype)  # [B, L + 1, K]
-        g, g_die = g_all[:, :lanes], g_all[:, lanes]
+        if scenario.system.thermal_coupling:
+            # Engine-level physics: the engine's lanes together (crosstalk, temperature
+            # map); the probe is a lane on its own (model.lane_g).
+            b = model.engine_budget(scenario, dev, dtype)
+            g, red = b.g, b.thermal_red  # [B, L, K], [B, L]
+            g_die = model.lane_g(scenario, dev_die, dtype)[:, 0]
+        else:
+            # One link call for the engine's lanes and the probe lane (lanes are independent).
+            b = model.lane_budget_of(scenario, _concat_lanes(dev, dev_die), dtype)
+            k = b.g.shape[-1]
+            g_all = b.g.reshape(-1, lanes + 1, k)  # [B, L + 1, K]
+            g, g_die = g_all[:, :lanes], g_all[:, lanes]
+            red = b.thermal_red.reshape(-1, lanes + 1)[:, :lanes]
         finite_k = jnp.isfinite(g)
         finite = jnp.all(finite_k, axis=-1)  # [B, L]
         fail_k = g < 0
@@ -204,6 +236,8 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
         out = {
             "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
             "state_fail": jnp.sum(fail_k, axis=(0, 1)).astype(jnp.int32),
+            # thermal failures nearer the red edge (heater runs out); the rest are blue
+            "thermal_red_fail": jnp.sum(fail_k[..., _THERMAL] & (red > 0.5)).astype(jnp.int32),
             "invalid": jnp.sum(~finite).astype(jnp.int32),
             "invalid_state": jnp.sum(~finite_k, axis=(0, 1)).astype(jnp.int32),
             "invalid_probe": jnp.sum(~jnp.all(jnp.isfinite(g_die), axis=-1)).astype(jnp.int32),
@@ -228,7 +262,7 @@ def _block_fn(dtype_name: str, generator: str) -> Callable:
 
 
 #: Version of the checkpoint's counters (bumped when the block function's output changes).
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def _resume_point(state: Any, fingerprint: str, n_blocks: int, seed) -> tuple[int, dict, float]:
@@ -314,7 +348,7 @@ def invalid_message(scenario: Scenario, totals: dict, n_lanes: int) -> str:
         msg += f" (limit states: {which})"
     if n_bad:
         z2 = _combine(totals["z2_invalid"]) / _FIXED / n_bad - 1.0
-        names = [v.name for v in variation.VARIABLES]
+        names = list(variation.active_variables(scenario))
         top = sorted(zip(names, z2, strict=True), key=lambda t: -t[1])[:3]
         msg += "; the spreads most extreme in those lanes (E[z²] − 1): " + ", ".join(
             f"spread.{n} {v:.2f}" for n, v in top
@@ -345,7 +379,7 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
         for j, name in enumerate(model.LIMIT_NAMES)
     }
     lane_frac = {name: float(state[j]) / n_lanes for j, name in enumerate(model.LIMIT_NAMES)}
-    names = [v.name for v in variation.VARIABLES]
+    names = list(variation.active_variables(scenario))
     z2 = _combine(totals["z2_fail"]) / _FIXED
     z1 = _combine(totals["z1_fail"]) / _FIXED
     z2s = _combine(totals["z2_state"]) / _FIXED
@@ -371,6 +405,21 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
             "counts": [int(c) for c in totals[f"hist_{ls.name}"]],
         }
     die_share = int(totals["die_fail_engines"]) / k_eng if k_eng else 0.0
+    n_red = int(totals.get("thermal_red_fail", 0))
+    n_thermal = int(state[_THERMAL])
+    edges = {
+        "blue": (n_thermal - n_red) / k_lane if k_lane else 0.0,
+        "red": n_red / k_lane if k_lane else 0.0,
+    }
+    functional_factors, engine_total, switch_total = {}, None, None
+    if scenario.system.functional_yield:
+        functional_factors = engine_functional_yield(
+            scenario.functional,
+            n_lasers=scenario.system.lanes_per_engine // scenario.system.lanes_per_laser,
+        )
+        f = functional_factors["engine"]
+        engine_total = LevelYield(engine.value * f, engine.lo * f, engine.hi * f)
+        switch_total = switch_from_engine(engine_total, scenario.system.engines_per_switch)
     counts = {k: (np.asarray(v).tolist() if np.ndim(v) else int(v)) for k, v in totals.items()}
     return YieldResult(
         lane=lane,
@@ -390,6 +439,10 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
         wall_s=wall,
         lane_samples_per_s=(n_lanes / wall if wall > 0 else float("nan")),
         lane_design_effect=float(deff),
+        thermal_edges=edges,
+        functional=functional_factors,
+        engine_total=engine_total,
+        switch_total=switch_total,
     )
 
 

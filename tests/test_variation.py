@@ -28,6 +28,7 @@ from cpojax.scenario import Scenario, ScenarioError, Spreads
 N_ENG = 20_000
 K = 4.0  # tolerance in standard errors
 SPREADS = [f.name for f in dataclasses.fields(Spreads)]
+NEW_SPREADS = variation.RIGID_ARRAY_SPREADS + variation.EXTRA_SPREADS
 
 
 @pytest.fixture(autouse=True)
@@ -93,17 +94,41 @@ def test_engine_deviations_under_strict_rank_promotion():
 
 
 # --------------------------------------------------------------------------- layout
-def test_layout_dims_match_deviations_fields():
-    sc = Scenario.default()
+#: Every issue-9 spread drawn (fiber array as a rigid body, the extra process spreads).
+ALL_SPREADS = {"system.fiber_array": "rigid", "system.extra_spreads": True}
+NEW_FIELDS = {
+    "array_roll_mrad",
+    "tilt_x_mrad",
+    "tilt_y_mrad",
+    "gap_in_um",
+    "gap_out_um",
+    "gap_rx_um",
+    "splitter_db",
+    "ring_group_index",
+    "heater_resistance_ln",
+    "laser_aging_nm",
+    "tx_penalty_db",
+}
+
+
+@pytest.mark.parametrize("all_on", [False, True])
+def test_layout_dims_match_deviations_fields(all_on):
+    sc = Scenario.default().replace(
+        ALL_SPREADS
+        if all_on
+        else {"system.fiber_array": "translation", "system.extra_spreads": False}
+    )
     lay = variation.layout(sc)
     fields = {f.name for f in dataclasses.fields(Deviations)}
+    if not all_on:  # the issue-9 spreads are not drawn: the former layout exactly
+        fields -= NEW_FIELDS
     lane_fields = [f for _, f in lay.lane]
     laser_fields = [f for _, f in lay.laser]
     # Every Deviations field is driven by exactly one lane or laser column.
     assert sorted(lane_fields + laser_fields) == sorted(fields)
     # Laser quantities and everything before the 1:N splitter (the laser-in coupler)
     # vary per laser.
-    assert set(laser_fields) == {
+    want_laser = {
         "laser_power_db",
         "laser_wavelength_nm",
         "els_loss_db",
@@ -111,8 +136,12 @@ def test_layout_dims_match_deviations_fields():
         "offset_in_y_um",
         "coupler_in_db",
     }
+    if all_on:
+        want_laser |= {"gap_in_um", "laser_aging_nm"}
+    assert set(laser_fields) == want_laser
     # Shared columns: one per variable, two for the fiber offsets (array shift x, y).
-    assert lay.n_shared == len(variation.VARIABLES) + 1
+    assert lay.n_shared == len(lay.variables) + 1
+    assert len(lay.variables) == len(variation.VARIABLES) - (0 if all_on else 9)
     assert lay.lanes == 8 and lay.lanes_per_laser == 4 and lay.n_lasers == 2
     assert lay.engine_dim == 2 * lay.n_shared + 8 * len(lay.lane) + 2 * len(lay.laser)
     assert lay.lane_dim == 2 * lay.n_shared + len(lay.lane) + len(lay.laser)
@@ -288,12 +317,14 @@ def test_lane_correlation_mixing_groups_raises():
 
 
 # --------------------------------------------------------------------------- standardized
-def test_standardized_unit_variance_and_zero_without_spread():
+@pytest.mark.parametrize("all_on", [False, True])
+def test_standardized_unit_variance_and_zero_without_spread(all_on):
     sc = _corr_scenario().replace(
         {
             "spread.tia_noise_ln.wafer": 0.0,
             "spread.tia_noise_ln.die": 0.0,
             "spread.tia_noise_ln.lane": 0.0,
+            **(ALL_SPREADS if all_on else {}),
         }
     )
     lay = variation.layout(sc)
@@ -304,7 +335,8 @@ def test_standardized_unit_variance_and_zero_without_spread():
         return variation.standardized(sc, u), variation.engine_deviations(sc, u)
 
     z, dev = jax.tree_util.tree_map(np.asarray, run(jax.random.key(3), sc))
-    assert set(z) == set(SPREADS)
+    assert set(z) == set(variation.active_variables(sc))
+    assert set(z) == (set(SPREADS) if all_on else set(SPREADS) - set(NEW_SPREADS))
     np.testing.assert_array_equal(z["tia_noise_ln"], 0.0)
     n = N_ENG
     for name, arr in z.items():

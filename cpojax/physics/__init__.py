@@ -6,6 +6,26 @@ lock), :mod:`receiver` (noise, BER, sensitivity) and :mod:`link` (one lane,
 TX engine → fiber plant → RX engine, at every operating corner).
 """
 
-from cpojax.physics import coupling, laser, link, receiver, ring, units
+from cpojax.physics import (
+    coupling,
+    fiber_array,
+    functional,
+    laser,
+    link,
+    receiver,
+    ring,
+    thermal,
+    units,
+)
 
-__all__ = ["coupling", "laser", "link", "receiver", "ring", "units"]
+__all__ = [
+    "coupling",
+    "fiber_array",
+    "functional",
+    "laser",
+    "link",
+    "receiver",
+    "ring",
+    "thermal",
+    "units",
+]

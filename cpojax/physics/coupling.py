@@ -19,6 +19,7 @@ def mode_overlap(
     wavelength_nm,
     n_medium=1.0,
     offset_y_um=0.0,
+    tilt_y_rad=None,
 ):
     """Power coupling efficiency between two Gaussian modes (linear, in [0, 1]).
 
@@ -43,7 +44,10 @@ def mode_overlap(
       tilt_rad: angular misalignment [rad], in the plane of offset_um.
       wavelength_nm: vacuum wavelength [nm].
       n_medium: refractive index of the gap medium (1 air, ≈1.45 index-matching epoxy).
-      offset_y_um: lateral offset along y [µm] (no tilt coupling).
+      offset_y_um: lateral offset along y [µm].
+      tilt_y_rad: angular misalignment in the y plane [rad] (None: none). Circular
+        Gaussian beams separate in x and y, so the y plane adds the same tilt and
+        offset–tilt terms with (offset_y, tilt_y); the prefactor is shared.
 
     Returns:
       Linear power coupling efficiency.
@@ -60,6 +64,13 @@ def mode_overlap(
         + k_tilt * k_tilt * (w2s * ssum + g * g)
         - 2.0 * jnp.pi * n_medium * tilt_rad * offset_um * g * w1s / lam_um
     )
+    if tilt_y_rad is not None:
+        k_y = jnp.pi * n_medium * tilt_y_rad * w1_um / lam_um
+        expo = (
+            expo
+            + k_y * k_y * (w2s * ssum + g * g)
+            - 2.0 * jnp.pi * n_medium * tilt_y_rad * offset_y_um * g * w1s / lam_um
+        )
     return 4.0 * w1s * w2s / den * jnp.exp(-2.0 * expo / den)
 
 
@@ -86,6 +97,7 @@ def coupler_efficiency(
     n_fiber,
     n_chip,
     intrinsic_loss_db,
+    tilt_y_rad=None,
 ):
     """Total power efficiency of one fiber-to-chip coupler (linear).
 
@@ -97,9 +109,10 @@ def coupler_efficiency(
     Args:
       chip_mfd_um, fiber_mfd_um: mode field diameters [µm].
       offset_x_um, offset_y_um: lateral placement errors [µm].
-      gap_um: axial gap [µm]; tilt_rad: tilt [rad]; wavelength_nm: [nm].
+      gap_um: axial gap [µm]; tilt_rad: tilt in the x plane [rad]; wavelength_nm: [nm].
       n_medium, n_fiber, n_chip: refractive indices of gap, fiber core, chip facet.
       intrinsic_loss_db: intrinsic loss of the coupler at perfect alignment [dB].
+      tilt_y_rad: tilt in the y plane [rad] (None: none; see :func:`mode_overlap`).
     """
     eta = mode_overlap(
         w1_um=0.5 * chip_mfd_um,
@@ -110,6 +123,7 @@ def coupler_efficiency(
         tilt_rad=tilt_rad,
         wavelength_nm=wavelength_nm,
         n_medium=n_medium,
+        tilt_y_rad=tilt_y_rad,
     )
     fres = fresnel_transmission(n1=n_fiber, n2=n_medium) * fresnel_transmission(
         n1=n_medium, n2=n_chip

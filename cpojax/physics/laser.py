@@ -7,6 +7,7 @@ import math
 import jax.numpy as jnp
 
 __all__ = [
+    "current_for_power_ma",
     "electrical_power_mw",
     "optical_power_mw",
     "slope_efficiency_w_per_a",
@@ -78,3 +79,19 @@ def splitter_loss_db(*, n_ways, excess_db_per_stage):
     """
     n = int(n_ways)  # a count, static: lanes per laser
     return 10.0 * math.log10(n) + excess_db_per_stage * math.log2(n)
+
+
+def current_for_power_ma(
+    *, power_mw, temp_c, ith_ref_ma, slope_ref_w_per_a, t0_k, t1_k, tref_c=25.0
+):
+    """Drive current of a power-controlled (APC) laser: I = I_th(T) + P/η_d(T) [mA].
+
+    The inverse of :func:`optical_power_mw` above threshold (Coldren et al. 2012, §2.8): an
+    ELS that regulates its output power draws more current as it heats (I_th rises with T0,
+    η_d falls with T1).
+    """
+    ith = threshold_current_ma(ith_ref_ma=ith_ref_ma, temp_c=temp_c, t0_k=t0_k, tref_c=tref_c)
+    eta = slope_efficiency_w_per_a(
+        slope_ref_w_per_a=slope_ref_w_per_a, temp_c=temp_c, t1_k=t1_k, tref_c=tref_c
+    )
+    return ith + power_mw / eta

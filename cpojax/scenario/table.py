@@ -26,6 +26,9 @@ __all__ = [
     "Cost",
     "Coupler",
     "Design",
+    "Els",
+    "FiberArray",
+    "Functional",
     "Laser",
     "Limits",
     "Power",
@@ -35,6 +38,7 @@ __all__ = [
     "Spread",
     "Spreads",
     "System",
+    "Thermal",
     "Window",
     "leaf_meta",
     "pytree_dataclass",
@@ -98,6 +102,17 @@ def pytree_dataclass(static: tuple[str, ...] = ()):
         "symbol_rate_gbd",
         "lane_rate_gbps",
         "tref_c",
+        "laser_mode",
+        "els_cooled",
+        "els_power_control",
+        "self_heating",
+        "fiber_array",
+        "fiber_map",
+        "thermal_coupling",
+        "ring_response",
+        "pam4_levels",
+        "extra_spreads",
+        "functional_yield",
     )
 )
 class System:
@@ -121,13 +136,110 @@ class System:
     )
     modulation: str = _p("pam4", "", 0, 0, "line code", "S", choices=("pam4", "nrz"))
     symbol_rate_gbd: float = _p(
-        106.25, "GBd", 1.0, 1000.0, "symbol rate (200G PAM4 with KP4 FEC)", "S"
+        106.25,
+        "GBd",
+        1.0,
+        1000.0,
+        "symbol rate (200G/lane PAM4 optics with the 802.3dj inner FEC; 106.25 with KP4 only)",
+        "S2",
     )
     lane_rate_gbps: float = _p(
         200.0, "Gb/s", 1.0, 2000.0, "payload bit rate per lane, for pJ/bit", "S"
     )
     tref_c: float = _p(
         25.0, "°C", -50.0, 150.0, "reference temperature of all temperature coefficients"
+    )
+    # ---- model switches (issue 9; the legacy value of each reproduces the former model)
+    laser_mode: str = _p(
+        "paired",
+        "",
+        0,
+        0,
+        "spec: the engine must lock to and pass with any laser of the ELS spec (design.els; "
+        "field-replaceable ELS); paired: only with the laser it was tested with (legacy)",
+        "E",
+        choices=("spec", "paired"),
+    )
+    els_cooled: bool = _p(
+        False,
+        "",
+        0,
+        0,
+        "true: the ELS laser is held at design.els.setpoint_c (no wavelength or power drift); "
+        "false: it follows window.laser_temp_*",
+    )
+    els_power_control: bool = _p(
+        False,
+        "",
+        0,
+        0,
+        "true: the ELS regulates its output to design.els.power_class_dbm (APC); false: fixed "
+        "drive current design.laser.current_ma (legacy)",
+    )
+    self_heating: bool = _p(
+        False, "", 0, 0, "ring optical self-heating red-shifts the resonance at lock"
+    )
+    fiber_array: str = _p(
+        "translation",
+        "",
+        0,
+        0,
+        "rigid: the fiber array is a rigid body (translation, gap, roll, yaw, pitch acting on "
+        "each fiber at its slot); translation: a pure per-axis translation (legacy)",
+        "E",
+        choices=("rigid", "translation"),
+    )
+    fiber_map: str = _p(
+        "grouped",
+        "",
+        0,
+        0,
+        "fiber-array slots: grouped = [TX 0..L−1 | laser-in | RX 0..L−1]; interleaved = "
+        "[TX0 RX0 TX1 RX1 … | laser-in in the middle]",
+        "E",
+        choices=("grouped", "interleaved"),
+    )
+    thermal_coupling: bool = _p(
+        False,
+        "",
+        0,
+        0,
+        "heater-to-heater thermal crosstalk and the on-die lane temperature map (engine level)",
+    )
+    ring_response: str = _p(
+        "first_order",
+        "",
+        0,
+        0,
+        "ring small-signal response: cmt = detuning-dependent second order (coupled-mode "
+        "theory); first_order = one photon-lifetime pole (legacy)",
+        "E",
+        choices=("cmt", "first_order"),
+    )
+    pam4_levels: str = _p(
+        "outer",
+        "",
+        0,
+        0,
+        "four: all four PAM4 levels through the ring's nonlinear transfer (level compression); "
+        "outer: only the two outer levels (legacy)",
+        "E",
+        choices=("four", "outer"),
+    )
+    extra_spreads: bool = _p(
+        False,
+        "",
+        0,
+        0,
+        "sample splitter imbalance, group index, heater resistance, DFB aging and TX penalty "
+        "spreads (false: those spreads are not drawn)",
+    )
+    functional_yield: bool = _p(
+        True,
+        "",
+        0,
+        0,
+        "report defect-limited and assembly yield (section functional) next to parametric",
     )
 
 
@@ -236,6 +348,31 @@ class Ring:
     heater_max_mw: float = _p(
         46.0, "mW", 0.0, 1000.0, "largest heater power the driver can deliver", "E", lo_open=True
     )
+    self_heating_nm_per_mw: float = _p(
+        0.2,
+        "nm/mW",
+        0.0,
+        10.0,
+        "resonance red shift per mW of optical power absorbed in the ring (system.self_heating)",
+        "E",
+    )
+    absorbed_fraction: float = _p(
+        0.8,
+        "",
+        0.0,
+        1.0,
+        "share of the ring's round-trip loss absorbed as heat (free carriers) vs scattered",
+        "E",
+    )
+    tx_penalty_db: float = _p(
+        0.0,
+        "dB",
+        0.0,
+        20.0,
+        "TX implementation penalty (TDECQ-like) beyond the modelled ring bandwidth and PAM4 "
+        "compression: driver ISI, jitter, noise",
+        "E",
+    )
 
 
 @pytree_dataclass()
@@ -290,6 +427,95 @@ class Power:
 
 
 @pytree_dataclass()
+class Els:
+    """External laser source as an interface spec (system.laser_mode = "spec").
+
+    OIF ELSFP DR-class window 1304.5–1317.5 nm and the VHP power class 20 ± 1.5 dBm per
+    fiber, power-regulated [S] (docs/model.md#external-laser-source).
+    """
+
+    window_center_nm: float = _p(
+        1311.0, "nm", 1200.0, 1700.0, "centre of the spec wavelength window (DR: 1311)", "S"
+    )
+    window_half_width_nm: float = _p(
+        6.5,
+        "nm",
+        0.0,
+        50.0,
+        "half-width of the spec window over life and temperature (DR: 1304.5–1317.5 → 6.5)",
+        "S",
+    )
+    power_class_dbm: float = _p(
+        20.0,
+        "dBm",
+        -10.0,
+        30.0,
+        "nominal output power per ELS fiber (power class; APC setpoint when regulated)",
+        "S",
+    )
+    power_tolerance_db: float = _p(
+        1.5, "dB", 0.0, 10.0, "± tolerance of the power class (spec: worst = class − this)", "S"
+    )
+    eol_guard_db: float = _p(
+        0.0,
+        "dB",
+        0.0,
+        10.0,
+        "end-of-life power guard band: the lane must pass with the laser this much weaker",
+        "E",
+    )
+    aging_nm: float = _p(
+        0.1,
+        "nm",
+        0.0,
+        5.0,
+        "largest lifetime wavelength drift of a compliant laser the lock must track (spec)",
+        "E",
+    )
+    setpoint_c: float = _p(
+        45.0, "°C", -55.0, 150.0, "laser temperature of a cooled ELS (system.els_cooled)", "E"
+    )
+
+
+@pytree_dataclass()
+class FiberArray:
+    """Fiber array as a rigid body (system.fiber_array = "rigid")."""
+
+    pitch_um: float = _p(127.0, "µm", 1.0, 1000.0, "fiber pitch in the array (V-grooves)", "S")
+
+
+@pytree_dataclass()
+class Thermal:
+    """Engine-level thermal coupling (system.thermal_coupling)."""
+
+    crosstalk_nn: float = _p(
+        0.06,
+        "",
+        0.0,
+        0.24,
+        "fraction of a heater's ring shift that reaches the nearest-neighbour ring",
+        "E",
+    )
+    crosstalk_nnn: float = _p(
+        0.015,
+        "",
+        0.0,
+        0.12,
+        "fraction of a heater's ring shift that reaches the next-nearest ring",
+        "E",
+    )
+    lane_gradient_c: float = _p(
+        3.0,
+        "°C",
+        -30.0,
+        30.0,
+        "temperature of the last lane minus the first at the top of the engine window "
+        "(linear across the lanes, proportional to the load above the window's bottom)",
+        "E",
+    )
+
+
+@pytree_dataclass()
 class Design:
     """The knobs an engineer chooses: every nominal value of the lane."""
 
@@ -299,6 +525,9 @@ class Design:
     receiver: Receiver = dataclasses.field(default_factory=Receiver)
     channel: Channel = dataclasses.field(default_factory=Channel)
     power: Power = dataclasses.field(default_factory=Power)
+    els: Els = dataclasses.field(default_factory=Els)
+    fiber_array: FiberArray = dataclasses.field(default_factory=FiberArray)
+    thermal: Thermal = dataclasses.field(default_factory=Thermal)
 
 
 # --------------------------------------------------------------------------- spreads
@@ -417,6 +646,89 @@ class Spreads:
     tia_noise_ln: Spread = _s(
         0.02, 0.02, 0.03, unit="ln", hi=3.0, doc="log of TIA input noise current"
     )
+    # ---- issue 9: drawn only with system.fiber_array = "rigid" (the four fiber_* array
+    # spreads) or system.extra_spreads (the other five).
+    fiber_array_roll_mrad: Spread = _s(
+        0.0,
+        0.7,
+        0.0,
+        3.0,
+        unit="mrad",
+        hi=50.0,
+        doc="fiber-array roll about the optical axis: each fiber moves by roll × its distance "
+        "from the array centre (die level = the array; keep lane at 0)",
+    )
+    fiber_array_yaw_mrad: Spread = _s(
+        0.0,
+        0.5,
+        0.2,
+        3.0,
+        unit="mrad",
+        hi=50.0,
+        doc="fiber-array yaw: tilt in the array plane and a gap change of yaw × distance from "
+        "the centre (lane level: each lane's V-groove angle)",
+    )
+    fiber_array_pitch_mrad: Spread = _s(
+        0.0,
+        0.5,
+        0.2,
+        3.0,
+        unit="mrad",
+        hi=50.0,
+        doc="fiber-array pitch: tilt out of the array plane (lane level: each lane's V-groove)",
+    )
+    fiber_gap_um: Spread = _s(
+        0.0,
+        1.0,
+        0.3,
+        3.0,
+        unit="µm",
+        hi=20.0,
+        doc="axial gap of each coupler (die level = the array standoff, lane = each fiber's "
+        "end face); the gap is floored at 0",
+    )
+    splitter_imbalance_db: Spread = _s(
+        0.0,
+        0.0,
+        0.15,
+        unit="dB",
+        hi=5.0,
+        doc="1:N splitter port imbalance: loss of each lane's output port",
+    )
+    ring_group_index: Spread = _s(
+        0.005,
+        0.005,
+        0.002,
+        unit="",
+        hi=0.5,
+        doc="ring group index n_g (FSR and linewidth follow)",
+    )
+    heater_resistance_ln: Spread = _s(
+        0.03,
+        0.02,
+        0.02,
+        unit="ln",
+        hi=3.0,
+        doc="log of heater resistance: with the driver's voltage headroom fixed the heater "
+        "delivers at most P_max = V²/R = heater_max_mw·exp(−dev)",
+    )
+    laser_aging_nm: Spread = _s(
+        0.0,
+        0.0,
+        0.05,
+        unit="nm",
+        hi=5.0,
+        doc="DFB lifetime wavelength drift the lock must track (lane level = per laser; "
+        "paired laser mode)",
+    )
+    tx_penalty_db: Spread = _s(
+        0.0,
+        0.1,
+        0.3,
+        unit="dB",
+        hi=10.0,
+        doc="TX implementation penalty (TDECQ-like) of each lane; floored at 0",
+    )
 
 
 @pytree_dataclass(static=("wafer", "die", "lane"))
@@ -432,6 +744,49 @@ class Correlations:
     wafer: tuple[tuple[str, str, float], ...] = ()
     die: tuple[tuple[str, str, float], ...] = ()
     lane: tuple[tuple[str, str, float], ...] = ()
+
+
+# --------------------------------------------------------------------------- functional yield
+@pytree_dataclass()
+class Functional:
+    """Defect-limited and assembly yield of an engine, reported next to parametric yield.
+
+    Negative-binomial defect yield (Stapper 1983) per die, Y = (1 + A·D0/α)^(−α) (α → ∞:
+    Poisson exp(−A·D0)), times the 3-D stack, fiber-attach and laser-connector yields
+    (docs/model.md#functional-and-assembly-yield).
+    """
+
+    pic_area_mm2: float = _p(20.0, "mm²", 0.0, 10000.0, "photonic IC area per engine", "E")
+    pic_d0_per_cm2: float = _p(
+        0.15, "1/cm²", 0.0, 100.0, "killer-defect density of the photonic process", "E"
+    )
+    eic_area_mm2: float = _p(12.0, "mm²", 0.0, 10000.0, "electronic IC area per engine", "E")
+    eic_d0_per_cm2: float = _p(
+        0.1, "1/cm²", 0.0, 100.0, "killer-defect density of the electronic (CMOS) process", "E"
+    )
+    clustering_alpha: float = _p(
+        2.0,
+        "",
+        0.05,
+        1000.0,
+        "defect clustering parameter α of the negative-binomial model (large α → Poisson)",
+        "E",
+    )
+    stack_yield: float = _p(
+        0.99, "", 0.0, 1.0, "3-D stacking / bonding yield of the EIC on the PIC per engine", "E"
+    )
+    fiber_attach_yield: float = _p(
+        0.99, "", 0.0, 1.0, "fiber-array attach yield per engine (breakage, epoxy voids)", "E"
+    )
+    laser_connector_defect: float = _p(
+        0.003,
+        "",
+        0.0,
+        1.0,
+        "probability that one laser-in connector is defective (contamination, damage); one "
+        "per laser",
+        "E",
+    )
 
 
 # --------------------------------------------------------------------------- window, limits
@@ -564,9 +919,9 @@ class Cost:
 
 
 # --------------------------------------------------------------------------- the root
-MULTI_COMPONENT_SPREADS = ("fiber_offset_um", "coupler_loss_db")
+MULTI_COMPONENT_SPREADS = ("fiber_offset_um", "coupler_loss_db", "fiber_gap_um")
 # Spreads whose lane-level component is drawn per laser (cpojax.variation checks this).
-PER_LASER_SPREADS = ("laser_power_db", "laser_wavelength_nm", "els_loss_db")
+PER_LASER_SPREADS = ("laser_power_db", "laser_wavelength_nm", "els_loss_db", "laser_aging_nm")
 # The fields of a Spread that are standard deviations (bounded per spread, see `_s`).
 SPREAD_LEVELS = ("wafer", "die", "lane")
 
@@ -585,6 +940,7 @@ class ScenarioTable:
     correlation: Correlations = dataclasses.field(default_factory=Correlations)
     window: Window = dataclasses.field(default_factory=Window)
     limits: Limits = dataclasses.field(default_factory=Limits)
+    functional: Functional = dataclasses.field(default_factory=Functional)
     cost: Cost = dataclasses.field(default_factory=Cost)
 
 
