@@ -654,9 +654,9 @@ def _open_folder(stack, out, *, resume, force, record, fp, groups, rows, done) -
             )
         if os.path.isdir(parts):
             _load_parts(rf, fp, groups, rows, done)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(parts):
+    elif os.path.isdir(parts):  # a fresh sweep: the previous run's chunks go
+        for name in os.listdir(parts):
+            with contextlib.suppress(IsADirectoryError, FileNotFoundError, PermissionError):
                 os.unlink(os.path.join(parts, name))
     try:
         os.makedirs(parts, exist_ok=True)

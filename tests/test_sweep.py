@@ -143,13 +143,14 @@ def test_one_compilation_for_the_whole_sweep(base_table):
     assert streaming._items_function(fn, mesh)._cache_size() == 1
 
 
-def test_identical_on_one_two_and_four_devices(base_table):
-    for d in (2, 4, None):
+def test_identical_on_one_and_four_devices(base_table):
+    for d in (4, None):
         t = sweep(Scenario.default(), GRID, **{**KW, "devices": d})
         assert _rows(t) == _rows(base_table), d
     assert t.meta["run"]["n_devices"] == 4  # 2 chunks × 2 blocks: every device busy
 
 
+@pytest.mark.slow
 def test_more_items_per_call_change_nothing(base_table):
     t = sweep(Scenario.default(), GRID, **KW, items_per_device=3)
     assert _rows(t) == _rows(base_table)
