@@ -56,7 +56,7 @@ from cpojax.estimators.streaming import device_list, fetch_items, item_mesh, map
 from cpojax.levels import LEVELS
 from cpojax.outputs import OutputError, RunFolder, strict_json
 from cpojax.scenario import Scenario, ScenarioError, numeric_keys, with_values
-from cpojax.scenario.codec import check_value
+from cpojax.scenario.codec import check, check_value
 from cpojax.scenario.keys import param_keys, param_meta, suggest
 from cpojax.validate import as_count, check_scenario, resolve_key
 from cpojax.yields import level_yields
@@ -206,11 +206,19 @@ def make_grid(
         points = tuple(zip_(*values))
     else:
         points = tuple(itertools.product(*values))
-    for i, p in enumerate(points):  # cross-field rules (a window's min <= max) need whole points
+    # Cross-field rules (a window's min <= max) need whole points. Scenario.replace is
+    # per-field checks + codec.check; the fields are checked above, so each point needs
+    # only codec.check (its structural values through a full replace, once per group).
+    bases: dict[tuple, Scenario] = {}
+    for i, p in enumerate(points):
+        assign = dict(zip_(keys, p))
         try:
-            scenario.replace(dict(zip_(keys, p)))
+            st = tuple(assign[k] for k in static)
+            if st not in bases:
+                bases[st] = scenario.replace(dict(zip_(static, st))) if st else scenario
+            check(with_values(bases[st], {k: v for k, v in assign.items() if k not in static}))
         except ScenarioError as e:
-            at = ", ".join(f"{k} = {v}" for k, v in zip_(keys, p))
+            at = ", ".join(f"{k} = {v}" for k, v in assign.items())
             raise ScenarioError(f"grid point {i} ({at}): {e}") from None
     return Grid(tuple(keys), tuple(values), bool(zip), points, tuple(static))
 
