@@ -498,18 +498,16 @@ def _compute(
     """
     fn = _item_fn(jnp.dtype(dtype).name, generator, traced)
     width = rows.shape[1]
-    todo = [
-        (gi, pc, b)
-        for gi, g in enumerate(groups)
-        for pc in range(g.n_chunks)
-        if not done[gi, pc]
-        for b in range(n_blocks)
-    ]
     c = mesh.size * items_per_device
-    chunks = []
-    for _, it in itertools.groupby(todo, key=lambda t: t[0]):
-        lst = list(it)
-        chunks += [lst[i : i + c] for i in range(0, len(lst), c)]
+    todo = [np.flatnonzero(~done[gi, : g.n_chunks]) for gi, g in enumerate(groups)]
+    n_todo = sum(len(t) for t in todo) * n_blocks
+
+    def chunks():  # lazily: a million points × a thousand blocks is never a list
+        for gi, pcs in enumerate(todo):
+            items = ((gi, int(pc), b) for pc in pcs for b in range(n_blocks))
+            while batch := list(itertools.islice(items, c)):
+                yield batch
+
     sizes = [len(g.points) for g in groups]
 
     def real(gi, pc):
@@ -529,9 +527,12 @@ def _compute(
         }
         return map_items(fn, key=key, items=items, mesh=mesh, args=(g.scenario,))
 
-    pending = dispatch(chunks[0]) if chunks else None
-    for ci, chunk in enumerate(chunks):
-        nxt = dispatch(chunks[ci + 1]) if ci + 1 < len(chunks) else None
+    queue = chunks()
+    chunk = next(queue, None)
+    pending = dispatch(chunk) if chunk else None
+    while chunk:
+        following = next(queue, None)
+        nxt = dispatch(following) if following else None
         out = _to_rows(fetch_items(pending), width)  # [C, Pc, width]
         for j, (gi, pc, _) in enumerate(chunk):
             g, n_real = groups[gi], real(gi, pc)
@@ -556,8 +557,8 @@ def _compute(
         n_done += len(chunk)
         if progress is not None:
             elapsed = time.perf_counter() - t0
-            progress(SweepProgress(points_done, len(rows), n_done, len(todo), samples, elapsed))
-        pending = nxt
+            progress(SweepProgress(points_done, len(rows), n_done, n_todo, samples, elapsed))
+        pending, chunk = nxt, following
     return samples
 
 
