@@ -136,3 +136,12 @@ def test_two_processes_give_the_table_of_one(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs[0][1].decode()[-3000:]
     again = json.loads(outs[0][0])
     assert again["rows"] == one["rows"] and again["meta"]["points_resumed"] == 12
+
+
+def test_cli_distributed_without_an_environment_exits_2(clean_env, capsys):
+    from cpojax.cli import main
+
+    code = main(["sweep", "--grid", "design.ring.heater_max_mw=40,50", "--distributed"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "srun" in err and "JAX_COORDINATOR_ADDRESS" in err
+    assert "Traceback" not in err
