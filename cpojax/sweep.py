@@ -53,8 +53,9 @@ import numpy as np
 from cpojax import distributed, model, plots, rng, variation
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.streaming import device_list, fetch_items, item_mesh, map_items
-from cpojax.levels import LEVELS
+from cpojax.levels import LEVELS, LevelYield, switch_from_engine
 from cpojax.outputs import OutputError, RunFolder, strict_json
+from cpojax.physics.functional import engine_functional_yield
 from cpojax.scenario import Scenario, ScenarioError, numeric_keys, with_values
 from cpojax.scenario.codec import check, check_value
 from cpojax.scenario.keys import param_keys, param_meta, suggest
@@ -245,9 +246,11 @@ class SweepTable:
 
     Columns: one per grid key; ``<level>_yield``, ``<level>_lo``, ``<level>_hi`` for
     lane, engine and switch (95 % intervals as in :func:`cpojax.estimate_yield`);
-    ``lane_design_effect``; ``mode_<limit state>`` (share of failing lanes that
-    violate it; a lane may fail several); ``lane_fail``, ``engine_fail`` (counts),
-    ``n_engines``, ``n_lanes`` (samples).
+    ``functional_engine``, ``engine_total_*``, ``switch_total_*`` (parametric ×
+    functional yield, as :func:`cpojax.estimate_yield` reports them, when
+    ``system.functional_yield`` is on); ``lane_design_effect``; ``mode_<limit state>``
+    (share of failing lanes that violate it; a lane may fail several);
+    ``lane_fail``, ``engine_fail`` (counts), ``n_engines``, ``n_lanes`` (samples).
 
     Attributes:
       grid: the :class:`Grid`.
@@ -345,17 +348,26 @@ class SweepTable:
         return xr.Dataset(data, coords=coords, attrs={"level": self.level})
 
 
+class _PointInfo(NamedTuple):
+    """What a point's counts are turned into yields with."""
+
+    lanes: int
+    engines_per_switch: int
+    n_engines: int
+    functional: float | None  # the engine's functional yield factor (None: off)
+
+
 def _build_table(
-    grid: Grid, level: str, rows: np.ndarray, layouts: list[tuple[int, int, int]], meta: dict
+    grid: Grid, level: str, rows: np.ndarray, info: Sequence[_PointInfo], meta: dict
 ) -> SweepTable:
-    """The table from per-point counter rows; layouts[i] = (lanes, engines/switch, n_engines)."""
+    """The table from per-point counter rows (see :class:`SweepTable` for the columns)."""
     n = len(grid.points)
     k = model.N_LIMIT
     data: dict[str, Any] = {key: [p[j] for p in grid.points] for j, key in enumerate(grid.keys)}
     cols: dict[str, list] = {}
     counts: dict[str, list] = {"nfail_hist": [], "state_fail": []}
     for i in range(n):
-        lanes, e, n_eng = layouts[i]
+        lanes, e, n_eng, f = info[i]
         r = rows[i]
         k_lane, k_eng = int(r[0]), int(r[1])
         state = r[_HEAD : _HEAD + k]
@@ -364,6 +376,12 @@ def _build_table(
         vals = {}
         for name, ly in zip_(LEVELS, (lane, engine, switch), strict=True):
             vals[f"{name}_yield"], vals[f"{name}_lo"], vals[f"{name}_hi"] = ly
+        if f is not None:  # parametric × functional, as estimate_yield's engine_total
+            total = LevelYield(engine.value * f, engine.lo * f, engine.hi * f)
+            vals["functional_engine"] = f
+            for name, ly in (("engine", total), ("switch", switch_from_engine(total, e))):
+                t = f"{name}_total"
+                vals[f"{t}_yield"], vals[f"{t}_lo"], vals[f"{t}_hi"] = ly
         vals["lane_design_effect"] = float(deff)
         for j, name in enumerate(model.LIMIT_NAMES):
             vals[f"mode_{name}"] = float(state[j]) / k_lane if k_lane else 0.0
@@ -375,6 +393,26 @@ def _build_table(
     data.update(cols)
     arrays = {c: np.asarray(v) for c, v in data.items()}
     return SweepTable(grid, level, arrays, counts, meta)
+
+
+def _point_info(grid: Grid, groups: list[_Group], n_blocks: int) -> list[_PointInfo]:
+    """Per point: its structure (lanes, engines per switch), samples and functional factor."""
+    info: list[_PointInfo] = [None] * len(grid.points)  # type: ignore[list-item]
+    for g in groups:
+        sy = g.scenario.system
+        for i in g.points:
+            f = None
+            if sy.functional_yield:  # functional keys may be swept: the point's own values
+                values = {
+                    k: v for k, v in zip_(grid.keys, grid.points[i]) if k not in grid.structural
+                }
+                sc = with_values(g.scenario, values)
+                n_lasers = sy.lanes_per_engine // sy.lanes_per_laser
+                f = float(engine_functional_yield(sc.functional, n_lasers=n_lasers)["engine"])
+            info[i] = _PointInfo(
+                sy.lanes_per_engine, sy.engines_per_switch, n_blocks * rng.BLOCK, f
+            )
+    return info
 
 
 # --------------------------------------------------------------------------- the computation
@@ -871,17 +909,6 @@ def sweep(
             progress=progress if main else None,
         )  # fmt: skip
         wall = time.perf_counter() - t0
-        gi_of = np.zeros(len(g.points), np.int64)
-        for gi, x in enumerate(groups):
-            gi_of[x.points] = gi
-        layouts = [
-            (
-                groups[gi].scenario.system.lanes_per_engine,
-                groups[gi].scenario.system.engines_per_switch,
-                n_blocks * rng.BLOCK,
-            )
-            for gi in gi_of
-        ]
         meta = {
             "scenario": record["scenario"],
             "seed": seed,
@@ -896,7 +923,7 @@ def sweep(
             "lane_samples_per_s": samples / wall if wall > 0 and samples else None,
             "fingerprint": fp,
         }
-        table = _build_table(g, level, rows, layouts, meta)
+        table = _build_table(g, level, rows, _point_info(g, groups, n_blocks), meta)
         if rf is not None:
             write_outputs(rf, table, scenario, float(target_yield))
             state = {"kind": "sweep", "fingerprint": fp, "next_block": 0, "totals": {}}

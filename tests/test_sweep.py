@@ -75,6 +75,25 @@ def test_table_rows_columns_and_counts(base_table):
     assert t.meta["versions"]["jax"] == jax.__version__
 
 
+def test_functional_yield_columns_match_estimate_yield(base_table):
+    """Parametric × functional yield, as estimate_yield reports it; a swept functional key."""
+    sc = Scenario.default()
+    cols = base_table.columns()
+    if not sc.system.functional_yield:
+        assert "engine_total_yield" not in cols
+        return
+    ref = estimate_yield(sc.replace({HEATER: 45.0, WAFER: 0.9}), seed=3, n_engines=2 * rng.BLOCK)
+    r = base_table.rows()[3]
+    assert r["functional_engine"] == ref.functional["engine"]
+    assert math.isclose(r["engine_total_yield"], r["engine_yield"] * r["functional_engine"])
+    assert r["switch_total_hi"] == pytest.approx(r["engine_total_hi"] ** 72, rel=1e-12)
+    key = "functional.stack_yield"
+    t = sweep(sc, {key: [0.9, 0.99]}, n_engines=rng.BLOCK, devices=1)
+    f = t.columns()["functional_engine"]
+    assert f[1] / f[0] == pytest.approx(0.99 / 0.9)
+    assert t.rows()[0]["engine_yield"] == t.rows()[1]["engine_yield"]  # parametric: unchanged
+
+
 def test_to_dict_csv_and_json_are_consistent(base_table):
     d = json.loads(strict_json(base_table.to_dict()))
     assert d["grid"] == {
@@ -347,7 +366,8 @@ def _fake(grid: dict, zip_: bool = False) -> SweepTable:
     rows[:, 3] = rows[:, 0]
     rows[:, 3 + len(LIMIT_NAMES)] = 4096 - rows[:, 1]
     rows[:, 3 + len(LIMIT_NAMES) + 2] = rows[:, 1]
-    return sweep_mod._build_table(g, "engine", rows, [(8, 72, 4096)] * n, {})
+    info = [sweep_mod._PointInfo(8, 72, 4096, None)] * n
+    return sweep_mod._build_table(g, "engine", rows, info, {})
 
 
 def test_figures_for_one_two_and_three_keys():
