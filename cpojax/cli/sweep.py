@@ -83,7 +83,8 @@ def register(sub) -> None:
         type=int,
         default=8,
         metavar="P",
-        help="grid points vmapped together per block of engines (memory; default 8)",
+        help="grid points vmapped together per block of engines (memory and speed; part of "
+        "the numerics like the dtype, so a resume needs the same value; default 8)",
     )
     sp.add_argument(
         "--distributed",
