@@ -24,6 +24,9 @@ __all__ = [
     "margin_histogram",
     "optimize_trajectory",
     "save_atomic",
+    "sweep_curves",
+    "sweep_heatmap",
+    "sweep_small_multiples",
     "yield_vs_lanes",
 ]
 

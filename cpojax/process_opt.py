@@ -63,8 +63,7 @@ from cpojax.estimators.streaming import check_int
 from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.model import parametric_limit_state
 from cpojax.optimize import YieldOptConfig, check_target_yield, reach_yield
-from cpojax.params import get_values, value_range  # TODO(structure): cpojax.scenario.keys
-from cpojax.scenario import Scenario, ScenarioError
+from cpojax.scenario import Scenario, ScenarioError, get_values, value_range
 from cpojax.validate import check_scenario, resolve_key, resolve_seed
 from cpojax.yields import estimate_yield
 

@@ -221,7 +221,7 @@ def test_out_of_range_message_has_range():
     assert "design.ring.radius_um" in msg and "[1, 100]" in msg and "0.5" in msg
     # open bounds are shown open and enforced
     msg = _err("[limits]\nber_threshold = 0.5\n")
-    assert "(0, 0.5)" in msg
+    assert "[1e-20, 0.5)" in msg
     msg = _err("[design.laser]\ncurrent_ma = 0.0\n")
     assert "(0, 2000]" in msg
 
@@ -355,6 +355,8 @@ STATIC_SECTIONS = ("system.", "correlation.")
 STATIC_NAMES = (
     "limits.allow_order_hop",
     "design.coupler.kind",
+    "cost.failure_policy",
+    "cost.laser_modules_per_switch",
 )
 
 

@@ -7,8 +7,6 @@ import math
 import jax.numpy as jnp
 import pytest
 
-import cpojax.params
-import cpojax.scenario
 from cpojax.scenario import Scenario, ScenarioError, iter_params, param_keys, value_range
 from cpojax.scenario.keys import get_value, param_meta, set_dotted, split_key
 
@@ -125,7 +123,3 @@ def test_every_numeric_range_is_finite_in_float32():
 
 
 # --------------------------------------------------------------------------- params shim
-def test_params_module_is_a_shim_over_scenario_keys():
-    for name in ("get_values", "with_values", "numeric_keys", "value_range"):
-        assert getattr(cpojax.params, name) is getattr(cpojax.scenario, name)
-    assert cpojax.scenario.atomic_write_text.__module__ == "cpojax.fileio"

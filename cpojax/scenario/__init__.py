@@ -6,7 +6,6 @@ field with its unit, range, description and source), `codec` (dict/TOML with
 validation), `keys` (dotted keys, also inside traced code), `core` (`Scenario`).
 """
 
-from cpojax.fileio import atomic_write_text as atomic_write_text  # TODO: callers → cpojax.fileio
 from cpojax.scenario.core import Scenario
 from cpojax.scenario.errors import ScenarioError
 from cpojax.scenario.keys import (
@@ -22,6 +21,7 @@ from cpojax.scenario.table import (
     PER_LASER_SPREADS,
     Channel,
     Correlations,
+    Cost,
     Coupler,
     Design,
     Laser,
@@ -40,6 +40,7 @@ __all__ = [
     "PER_LASER_SPREADS",
     "Channel",
     "Correlations",
+    "Cost",
     "Coupler",
     "Design",
     "Laser",
