@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 
 from cpojax import rng
-from cpojax import sweep as sweep_mod
 from cpojax.estimators import streaming
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.model import LIMIT_NAMES
 from cpojax.outputs import OutputError, strict_json
 from cpojax.scenario import Scenario, ScenarioError
 from cpojax.sweep import SweepTable, figure_name, figures, make_grid, sweep
+from cpojax.sweep import folder as sweep_folder
+from cpojax.sweep import run as sweep_run
+from cpojax.sweep import table as sweep_table
 from cpojax.yields import estimate_yield
 
 HEATER = "design.ring.heater_max_mw"
@@ -157,7 +159,7 @@ def test_one_compilation_for_the_whole_sweep(base_table):
         jax.monitoring.unregister_event_duration_listener(listener)
     assert len(t) == 27
     assert compiles == [], f"{len(compiles)} compilations in a warm sweep"
-    fn = sweep_mod._item_fn("float32", "threefry", (HEATER, WAFER))
+    fn = sweep_run._item_fn("float32", "threefry", (HEATER, WAFER))
     mesh = streaming.item_mesh(jax.devices()[:1])
     assert streaming._items_function(fn, mesh)._cache_size() == 1
 
@@ -255,14 +257,14 @@ def test_bad_arguments():
 
 
 def test_invalid_model_output_names_the_point(monkeypatch):
-    real = sweep_mod.model.engine_g
+    real = sweep_run.model.engine_g
 
     def broken(sc, u, dtype):
         g = real(sc, u, dtype)
         return jax.numpy.where(sc.design.ring.bias_nm > 6.2, jax.numpy.nan, g)
 
-    monkeypatch.setattr(sweep_mod.model, "engine_g", broken)
-    sweep_mod._item_fn.cache_clear()
+    monkeypatch.setattr(sweep_run.model, "engine_g", broken)
+    sweep_run._item_fn.cache_clear()
     try:
         with pytest.raises(InvalidModelOutput, match=r"design\.ring\.bias_nm = 6\.5"):
             sweep(
@@ -272,7 +274,7 @@ def test_invalid_model_output_names_the_point(monkeypatch):
                 devices=1,
             )
     finally:
-        sweep_mod._item_fn.cache_clear()
+        sweep_run._item_fn.cache_clear()
 
 
 # --------------------------------------------------------------------------- run folder
@@ -335,7 +337,7 @@ def test_resume_refuses_another_version(tmp_path, monkeypatch):
     with pytest.raises(_Crash):
         sweep(Scenario.default(), GRID, **KW, out=out, progress=_crash_after(4))
     monkeypatch.setattr(
-        sweep_mod, "_versions", lambda: {"cpojax": "9.9", "jax": "0.0", "jaxlib": "0.0"}
+        sweep_folder, "versions", lambda: {"cpojax": "9.9", "jax": "0.0", "jaxlib": "0.0"}
     )
     with pytest.raises(OutputError, match="version"):
         sweep(Scenario.default(), GRID, **KW, out=out, resume=True)
@@ -366,8 +368,8 @@ def _fake(grid: dict, zip_: bool = False) -> SweepTable:
     rows[:, 3] = rows[:, 0]
     rows[:, 3 + len(LIMIT_NAMES)] = 4096 - rows[:, 1]
     rows[:, 3 + len(LIMIT_NAMES) + 2] = rows[:, 1]
-    info = [sweep_mod._PointInfo(8, 72, 4096, None)] * n
-    return sweep_mod._build_table(g, "engine", rows, info, {})
+    info = [sweep_table.PointInfo(8, 72, 4096, None)] * n
+    return sweep_table.build_table(g, "engine", rows, info, {})
 
 
 def test_figures_for_one_two_and_three_keys():
