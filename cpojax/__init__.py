@@ -6,7 +6,8 @@ The flat public API (``import cpojax``):
 * the nominal link: :func:`nominal_budget` → :class:`LinkBudget`;
 * yield: :func:`estimate_yield` (streamed Monte Carlo) → :class:`YieldResult`,
   :func:`estimate_yield_rare` (FORM / IS / subset / auto) → :class:`RareYieldResult`,
-  :func:`yield_curve` (a vmapped grid over one scenario value), every level a
+  :func:`sweep` (N-D grids compiled once) → :class:`SweepTable` and
+  :func:`yield_curve` (one key), every level a
   :class:`LevelYield` ``(value, lo, hi)``;
 * what to change: :func:`sensitivity` → :class:`Sensitivity`, :func:`optimize_process`
   → :class:`ProcessOptResult`;
@@ -17,12 +18,13 @@ The flat public API (``import cpojax``):
 * errors: :class:`ScenarioError` (bad scenario value), :class:`OutputError` (output
   folder or checkpoint), :class:`InvalidModelOutput` (the model returned NaN/inf).
 
-Namespaces: :mod:`cpojax.physics` (pure lane models), :mod:`cpojax.estimators`
+Namespaces: :mod:`cpojax.physics` (pure lane models), :mod:`cpojax.cost` (cost per
+good switch, breakeven), :mod:`cpojax.distributed` (multi-host), :mod:`cpojax.estimators`
 (generic, photonics-free estimators on ``g(u)``), :mod:`cpojax.optimize` (the generic
 reach-a-target-yield optimizer).
 """
 
-from cpojax import estimators, optimize, physics
+from cpojax import cost, distributed, estimators, optimize, physics
 from cpojax.budget import LinkBudget, nominal_budget
 from cpojax.estimators import FailureResult, InvalidModelOutput
 from cpojax.levels import LevelYield
@@ -32,7 +34,7 @@ from cpojax.process_opt import ProcessOptResult, optimize_process
 from cpojax.rare_yield import RareYieldResult, estimate_yield_rare
 from cpojax.scenario import Scenario, ScenarioError
 from cpojax.sensitivity import Sensitivity, sensitivity
-from cpojax.sweep import yield_curve
+from cpojax.sweep import SweepTable, sweep, yield_curve
 from cpojax.yields import YieldResult, estimate_yield
 
 __version__ = "0.1.0"
@@ -49,7 +51,10 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Sensitivity",
+    "SweepTable",
     "YieldResult",
+    "cost",
+    "distributed",
     "enable_compile_cache",
     "estimate_yield",
     "estimate_yield_rare",
@@ -61,5 +66,6 @@ __all__ = [
     "physics",
     "run_yield",
     "sensitivity",
+    "sweep",
     "yield_curve",
 ]
