@@ -24,7 +24,7 @@ from cpojax.estimators.rare.common import METHODS, Options, parse_options
 from cpojax.estimators.rare.explore import explore
 from cpojax.estimators.rare.form import form_result, given_points, run_form
 from cpojax.estimators.rare.importance import run_is
-from cpojax.estimators.rare.spherical import init_mixture, run_spherical
+from cpojax.estimators.rare.spherical import init_mixture, run_spherical, spread_out
 from cpojax.estimators.rare.subset import run_subset
 from cpojax.estimators.result import FailureResult
 
@@ -83,7 +83,7 @@ def estimate_rare(
     if design_points is not None:
         form = given_points(design_points, dim, n_cols, method, prior_evals)
     else:
-        form = run_form(limit_state, k_form, dim, n_cols, opts)
+        form = run_form(limit_state, k_form, dim, n_cols, opts, loose=method != "form")
     form["dim"] = dim
     if method == "form":
         form.pop("dim")
@@ -109,14 +109,16 @@ def run_auto(
     stages: dict[str, Any] = {"form": {"pf": form["pf"], "n_evals": form["n_evals"]}}
     used = form["n_evals"]
     points = list(form["points"]) + list(form.get("near_points", []))
-    geometry, radius = "local", None
-    if dim >= 2:
+    geometry, radius, seeds = "local", None, []
+    if form.get("origin_fails"):
+        geometry = "origin"  # FORM is meaningless: the failure domain holds the origin
+    elif dim >= 2:
         ex = explore(limit_state, k_probe, form, dim, opts)
         used += ex["n_evals"]
-        points, geometry, radius = ex["points"], ex["geometry"], ex["radius"]
+        points, geometry, radius, seeds = ex["points"], ex["geometry"], ex["radius"], ex["seeds"]
         stages["explore"] = {**ex["diagnostics"], "geometry": geometry, "n_evals": ex["n_evals"]}
-    if not any(b > 0 for _, b, _ in points) and geometry != "surrounding":
-        geometry = "none"  # no usable design point (FORM failed, or the origin fails)
+    if geometry == "local" and not any(b > 0 for _, b, _ in points):
+        geometry = "none"  # no usable design point (every FORM search failed)
 
     def finish(res: FailureResult, chosen: str, widen: bool = False) -> FailureResult:
         ci = res.ci
@@ -155,11 +157,10 @@ def run_auto(
     if dim >= 2:
         budget = min(opts.max_evals - used, stage_budget)
         if budget >= opts.n_batch * max(1, round(opts.n_ce_level / opts.n_batch)):
-            mix = init_mixture(
-                [p for p in points if p[1] > 0],
-                dim,
-                radius=radius if geometry == "surrounding" else None,
-            )
+            centres = [] if geometry == "origin" else [p for p in points if p[1] > 0]
+            if geometry in ("none", "local"):
+                centres = centres + spread_out(seeds, 8)  # failing probe points
+            mix = init_mixture(centres, dim, radius=radius if geometry == "surrounding" else None)
             res = run_spherical(limit_state, k_sph, mix, n_cols, budget, opts)
             used += res.n_evals
             record("spherical", res)

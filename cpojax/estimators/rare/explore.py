@@ -82,8 +82,8 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
 
     Returns a dict: ``points`` (FORM's converged and near points plus new ones),
     ``geometry`` ("local", "surrounding" or "none": no relevant point found),
-    ``radius`` (the β the probe suggests for a surrounding domain), ``n_evals`` and
-    diagnostics.
+    ``radius`` (the β the probe suggests for a surrounding domain), ``seeds`` (the
+    failing probe points, as (u, |u|, column)), ``n_evals`` and diagnostics.
     """
     known = list(form["points"]) + list(form.get("near_points", []))
     pos = [b for _, b, _ in known if b > 0]
@@ -119,6 +119,8 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
             continue
         new_dirs.append(d)
         new_rows.append(int(i))
+    # failing probe points: seeds of the spherical sampler when no design point helps
+    seeds = [(u[i], float(rho), int(out["col"][i])) for i in np.flatnonzero(g < 0)]
     frac_fail = float(np.mean(g < 0))
     fail_lin = b_lin[(g < 0) & relevant]
     n_new_fail = sum(bool(g[i] < 0) for i in new_rows)
@@ -136,6 +138,7 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
             "points": known,
             "geometry": "surrounding",
             "radius": radius,
+            "seeds": seeds,
             "n_evals": n_evals,
             "diagnostics": diag,
         }
@@ -149,6 +152,7 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
             u_lin[rows],
             np.asarray(out["col"])[rows],
             opts,
+            loose=True,
             stage="the HL-RF searches from the probe",
         )
         n_evals += res["n_evals"]
@@ -161,6 +165,7 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
         "points": points,
         "geometry": geometry,
         "radius": rho,
+        "seeds": seeds,
         "n_evals": n_evals,
         "diagnostics": diag,
     }

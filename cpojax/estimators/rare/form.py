@@ -29,9 +29,18 @@ from cpojax.estimators.stats import norm_sf
 
 __all__ = ["distinct", "form_result", "given_points", "run_form", "search"]
 
+#: A search end point within this share of its radius from the surface is "near".
+_NEAR_SURFACE = 0.05
+#: Iterations after which ``loose`` searches stop rows that are near the surface.
+_NEAR_AFTER = 10
 
-@functools.partial(jax.jit, static_argnames=("limit_state", "max_iter", "n_ls", "tol"))
-def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float):
+
+@functools.partial(
+    jax.jit, static_argnames=("limit_state", "max_iter", "n_ls", "tol", "near_after")
+)
+def _form_search(
+    limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float, near_after: int = 0
+):
     """Batched improved HL-RF searches, one per row of ``u0`` on column ``cols[row]``.
 
     Step (Rackwitz & Fiessler 1978): ``d = ((∇g·u − g)/|∇g|²)∇g − u``; merit
@@ -59,6 +68,10 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
         gs = jnp.take_along_axis(gm, sel, axis=1)[:, 0]
         return gs, ~jnp.all(jnp.isfinite(gm), axis=1)
 
+    def surface_dist(g, grad):
+        gn = jnp.linalg.norm(grad, axis=1)
+        return jnp.where(gn > 0, jnp.abs(g) / jnp.where(gn > 0, gn, 1.0), jnp.inf)
+
     def is_converged(u, g, grad):
         gn = jnp.linalg.norm(grad, axis=1)
         ok = gn > 0
@@ -79,16 +92,32 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
     g, grad, bad = vg(u0)
     conv = is_converged(u0, g, grad) & ~bad
     hist = jnp.full((max_iter + 1, m), jnp.nan, dtype).at[0].set(jnp.linalg.norm(u0, axis=1))
+    # best distance to the surface |g|/|∇g| so far and the iteration it last improved by
+    # ≥ 10 % (stall detection of loose searches)
+    d_best = surface_dist(g, grad)
+    it_best = jnp.zeros(m, jnp.int32)
     n_ev = jnp.asarray(m + 1, jnp.int32)
     n_bad = jnp.sum(bad).astype(jnp.int32) + bad_origin.astype(jnp.int32)
     alive = ~bad
 
     def cond(s):
-        conv, alive, it = s[3], s[4], s[5]
-        return (it < max_iter) & jnp.any(~conv & alive)
+        u, g, grad, conv, alive, it = s[:6]
+        it_best, n_noprog = s[10], s[11]
+        pending = ~conv & alive
+        if near_after:
+            # loose: rows on the surface after near_after iterations count as done, and
+            # so do stalled rows (HL-RF cycling at a kink): three line searches in a row
+            # without sufficient decrease, or no 10 % gain on the best distance to the
+            # surface for five iterations
+            d_now = surface_dist(g, grad)
+            scale = jnp.maximum(jnp.linalg.norm(u, axis=1), 1.0)
+            stalled = (n_noprog >= 3) | (it - it_best >= 5)
+            on_surface = (it >= near_after) & (d_now <= _NEAR_SURFACE * scale)
+            pending = pending & ~on_surface & ~stalled
+        return (it < max_iter) & jnp.any(pending)
 
     def body(s):
-        u, g, grad, conv, alive, it, n_ev, n_bad, hist = s
+        u, g, grad, conv, alive, it, n_ev, n_bad, hist, d_best, it_best, n_noprog = s
         gn2 = jnp.sum(grad * grad, axis=1)
         active = ~conv & alive & (gn2 > 0)
         gn2s = jnp.where(gn2 > 0, gn2, 1.0)
@@ -107,7 +136,7 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
             return (k < n_ls) & jnp.any(pending)
 
         def ls_body(t):
-            k, pending, u_new, n_ev, n_bad = t
+            k, pending, u_new, n_ev, n_bad, armijo = t
             lam = jnp.asarray(0.5, dtype) ** k.astype(dtype)
             u_try = u + lam * d
             g_try, bad_try = gval(u_try)
@@ -117,11 +146,16 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
             take = pending & (ok | last)
             u_new = jnp.where(take[:, None], u_try, u_new)
             n_bad = n_bad + jnp.sum(bad_try & pending).astype(jnp.int32)
-            return k + 1, pending & ~take, u_new, n_ev + m, n_bad
+            armijo = armijo | (pending & ok)
+            return k + 1, pending & ~take, u_new, n_ev + m, n_bad, armijo
 
-        _, _, u_new, n_ev, n_bad = jax.lax.while_loop(
-            ls_cond, ls_body, (jnp.asarray(0, jnp.int32), active, u, n_ev, n_bad)
+        _, _, u_new, n_ev, n_bad, armijo = jax.lax.while_loop(
+            ls_cond,
+            ls_body,
+            (jnp.asarray(0, jnp.int32), active, u, n_ev, n_bad, jnp.zeros(m, bool)),
         )
+        # consecutive iterations whose line search found no sufficient decrease
+        n_noprog = jnp.where(active & ~armijo, n_noprog + 1, 0)
         g2, grad2, bad2 = vg(u_new)
         n_ev = n_ev + m
         n_bad = n_bad + jnp.sum(bad2 & active).astype(jnp.int32)
@@ -132,20 +166,34 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
         alive = alive & ~(active & bad2)
         conv = conv | (upd & is_converged(u, g, grad))
         hist = hist.at[it + 1].set(jnp.linalg.norm(u, axis=1))
-        return u, g, grad, conv, alive, it + 1, n_ev, n_bad, hist
+        d_now = surface_dist(g, grad)
+        better = d_now < 0.9 * d_best
+        d_best = jnp.where(better, d_now, d_best)
+        it_best = jnp.where(better, it + 1, it_best)
+        return u, g, grad, conv, alive, it + 1, n_ev, n_bad, hist, d_best, it_best, n_noprog
 
-    state = (u0, g, grad, conv, alive, jnp.asarray(0, jnp.int32), n_ev, n_bad, hist)
-    u, g, grad, conv, alive, it, n_ev, n_bad, hist = jax.lax.while_loop(cond, body, state)
+    state = (
+        u0,
+        g,
+        grad,
+        conv,
+        alive,
+        jnp.asarray(0, jnp.int32),
+        n_ev,
+        n_bad,
+        hist,
+        d_best,
+        it_best,
+        jnp.zeros(m, jnp.int32),
+    )
+    u, g, grad, conv, alive, it, n_ev, n_bad, hist = jax.lax.while_loop(cond, body, state)[:9]
     gn = jnp.linalg.norm(grad, axis=1)
     gns = jnp.where(gn > 0, gn, 1.0)
-    alpha = -grad / gns[:, None]
-    perp = jnp.linalg.norm(u - jnp.sum(alpha * u, axis=1, keepdims=True) * alpha, axis=1)
     return {
         "u": u,
         "g": g,
         "alive": alive & (gn > 0),
         "surface_dist": jnp.abs(g) / gns,
-        "perp": perp,
         "g_origin": g_origin,
         "converged": conv,
         "iterations": it,
@@ -155,14 +203,20 @@ def _form_search(limit_state, u0, cols, *, max_iter: int, n_ls: int, tol: float)
     }
 
 
-def search(limit_state, u0, cols, opts: Options, *, stage: str = "the FORM search"):
+def search(
+    limit_state, u0, cols, opts: Options, *, loose: bool = False, stage: str = "the FORM search"
+):
     """Batched HL-RF searches from the rows of ``u0`` (column ``cols[row]``), on the host.
 
     Returns the end points with their signed β (negative where the origin fails that
-    column), which converged, and which are *near* design points: not converged within
-    ``max_iter`` (slow on strongly curved surfaces, stuck at kinks) but within 5 % of
-    their radius of the surface and 25 % of it from the ray of the gradient — good
-    enough as importance-sampling centres, not for the FORM estimate itself.
+    column), which converged, and which are *near* design points: not converged (HL-RF
+    is slow on strongly curved surfaces and cycles at kinks such as the corner of a
+    parallel system) but within 5 % of their radius of the surface after the search,
+    where the merit-function line search has brought them close to the most probable
+    point — good enough as importance-sampling centres (the sampler corrects for where
+    its centres are), not for the FORM estimate itself. ``loose``: stop rows once they
+    are near after 10 iterations instead of running all ``max_iter`` (every row of the
+    batch is evaluated at every iteration, so one cycling row costs the whole batch).
     """
     dtype = opts.dtype
     tol = opts.form_tol if opts.form_tol is not None else (1e-3 if dtype == jnp.float32 else 1e-5)
@@ -174,6 +228,7 @@ def search(limit_state, u0, cols, opts: Options, *, stage: str = "the FORM searc
             max_iter=opts.max_iter,
             n_ls=8,
             tol=tol,
+            near_after=_NEAR_AFTER if loose else 0,
         )
     )
     n_evals = int(out["n_evals"])
@@ -187,8 +242,7 @@ def search(limit_state, u0, cols, opts: Options, *, stage: str = "the FORM searc
         np.asarray(out["alive"])
         & ~conv
         & (sign > 0)
-        & (np.asarray(out["surface_dist"], np.float64) <= 0.05 * scale)
-        & (np.asarray(out["perp"], np.float64) <= 0.25 * scale)
+        & (np.asarray(out["surface_dist"], np.float64) <= _NEAR_SURFACE * scale)
     )
     return {
         "u": u,
@@ -216,12 +270,15 @@ def distinct(points, u, betas, cols, mask):
     return points
 
 
-def run_form(limit_state, key, dim: int, n_cols: int, opts: Options) -> dict[str, Any]:
+def run_form(
+    limit_state, key, dim: int, n_cols: int, opts: Options, *, loose: bool = False
+) -> dict[str, Any]:
     """Multi-start FORM on every column; returns design points and the FORM estimate.
 
     ``points`` are the distinct converged design points (they make the FORM estimate);
     ``near_points`` the distinct end points that did not converge but lie near a design
-    point (:func:`search`), used as extra importance-sampling centres by ``auto``.
+    point (:func:`search`), used as extra importance-sampling centres by ``is`` and
+    ``auto``, which run the search ``loose``.
     """
     dtype = opts.dtype
     s = opts.n_starts
@@ -230,7 +287,7 @@ def run_form(limit_state, key, dim: int, n_cols: int, opts: Options) -> dict[str
     starts = jnp.concatenate([z, -z], axis=0)[:s]  # antithetic pairs, radius 1
     u0 = jnp.tile(starts, (n_cols, 1))
     cols = np.repeat(np.arange(n_cols, dtype=np.int32), s)
-    out = search(limit_state, u0, cols, opts)
+    out = search(limit_state, u0, cols, opts, loose=loose)
     u, betas, conv = out["u"], out["betas"], out["conv"]
     beta_col = np.full(n_cols, np.inf)
     for k in range(n_cols):

@@ -8,8 +8,13 @@ The checks below read that from the failing weights (:func:`weight_stats`):
 * Kish effective sample size ``(Σw)²/Σw²`` of the failing weights (≥ ``min_ess``);
 * the largest single weight's share of ``Σw`` (≤ ``max_weight_share``);
 * the two halves of the sample agree (|z| ≤ 4, false-alarm rate 6e-5);
-* the generalised-Pareto tail shape k̂ of the weights ≤ 0.7 (the PSIS diagnostic and
-  threshold of Vehtari et al. 2024, "Pareto smoothed importance sampling", JMLR 25).
+* the generalised-Pareto tail shape k̂ of the weights ≤ 0.5 (the PSIS diagnostic of
+  Vehtari et al. 2024, "Pareto smoothed importance sampling", JMLR 25). PSIS accepts
+  k̂ ≤ 0.7 for the *mean* to converge; the interval reported here rests on the sample
+  *variance*, which is consistent only for a finite weight variance, k < 1/2 (a
+  generalised-Pareto tail with shape k has moments of order < 1/k). Measured: the vMF
+  sampler in 100 dimensions (RP63) passed every other check at k̂ = 0.57–0.69 with
+  intervals that missed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,29 @@ import math
 
 import numpy as np
 
-__all__ = ["is_checks", "pareto_k", "weight_stats"]
+from cpojax.estimators.rare.common import log_ci
+
+__all__ = [
+    "CI_COV_FACTOR",
+    "TAIL_K_MAX",
+    "Stopper",
+    "is_checks",
+    "is_ci",
+    "pareto_k",
+    "weight_stats",
+]
+
+#: The 95 % interval of an importance-sampling estimate is drawn with this multiple of
+#: its estimated cov. The nominal log-normal interval ``pf·exp(±1.96·sqrt(log(1+cov²)))``
+#: covers less than 95 %: the sample variance of importance weights is noisy and skewed
+#: with pf (the interval is narrow exactly when the estimate is low), and any data-based
+#: stopping rule selects runs whose variance happens to look small. Measured with the
+#: planned stopping of :class:`Stopper` over 200 seeds on the development problems
+#: (:data:`cpojax.estimators.rare.benchmarks.DEV`): actual/estimated cov 1.02-1.08 and
+#: coverage 0.92-0.94; with this factor 1.2 (z ≈ 2.35) the coverage is ≥ 0.95.
+CI_COV_FACTOR = 1.2
+#: Largest acceptable tail shape k̂ of the weights (see the module docstring).
+TAIL_K_MAX = 0.5
 
 
 def pareto_k(w: np.ndarray) -> float:
@@ -76,6 +103,12 @@ def weight_stats(wf: np.ndarray, n_batches_done: int) -> dict[str, float]:
     }
 
 
+def is_ci(pf: float, cov: float) -> tuple[float, float]:
+    """The reported 95 % interval of an importance-sampling estimate: log-normal with
+    ``CI_COV_FACTOR·cov`` (see :data:`CI_COV_FACTOR`)."""
+    return log_ci(pf, CI_COV_FACTOR * cov)
+
+
 def is_checks(stats: dict[str, float], opts) -> dict[str, bool]:
     """The health checks of :func:`weight_stats` against the options' thresholds."""
     return {
@@ -83,5 +116,44 @@ def is_checks(stats: dict[str, float], opts) -> dict[str, bool]:
         "ess_ok": stats["ess"] >= opts.min_ess,
         "weight_share_ok": stats["max_share"] <= opts.max_weight_share,
         "halves_agree": bool(stats["halves_z"] <= 4.0),
-        "tail_ok": bool(stats["tail"] <= 0.7),
+        "tail_ok": bool(stats["tail"] <= TAIL_K_MAX),
     }
+
+
+class Stopper:
+    """When to stop adding importance-sampling batches: at *planned* sample sizes.
+
+    Stopping at the first batch whose estimated cov meets the target selects runs whose
+    variance happens to be under-estimated (for importance weights the variance estimate
+    rises and falls with pf itself), and the 95 % interval then under-covers: measured
+    on a 2-D hyperplane at pf = 4e-4 (20 seeds), 70 % coverage and an actual cov of 0.13
+    for a reported 0.085, while the same sampler at a fixed sample size covers 95 %. So
+    the checks are made only at planned sizes: after the ``pilot`` batches, the sample
+    size that meets ``margin·target_cov`` is predicted from the relative variance per
+    sample seen so far, n = cov²·n_so_far / (margin·target)², and sampling goes on to
+    that size before the next check (cov ≤ target_cov and the ESS and weight-share
+    thresholds; a new plan if it fails: the margin makes that rare).
+    """
+
+    def __init__(self, opts, pilot: int, margin: float):
+        self.opts = opts
+        self.pilot = pilot
+        self.margin = margin
+        self.n_plan: int | None = None
+
+    def done(self, stats: dict[str, float], n_evals: int, n_batches: int) -> bool:
+        o = self.opts
+        if n_batches < self.pilot or stats["n_fail"] < 10 or not stats["pf"] > 0:
+            return False
+        if self.n_plan is not None and n_evals < self.n_plan:
+            return False
+        if (
+            stats["cov"] <= o.target_cov
+            and stats["ess"] >= o.min_ess
+            and stats["max_share"] <= o.max_weight_share
+        ):
+            return True
+        target = self.margin * o.target_cov
+        plan = stats["cov"] ** 2 * n_evals / (target * target)
+        self.n_plan = max(n_evals + o.n_batch, math.ceil(plan))
+        return False

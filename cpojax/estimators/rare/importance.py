@@ -10,19 +10,19 @@ Geyer & Straub 2019, "Improved cross entropy-based importance sampling with a fl
 mixture model", RESS 191). All batches (those of the refinement included) enter the
 estimate: each is unbiased given the past, so the mean is unbiased and the pooled
 sample variance is a consistent (slightly conservative) estimate of its variance.
-Batches are added until ``cov ≤ target_cov``, the ESS ≥ ``min_ess`` and the largest
-weight share ≤ ``max_weight_share``, or the budget is spent, or the weights are
-degenerate (≥ 200 failing samples with a Kish ESS below 5 % of them: more samples will
-not help).
+Batches are added up to planned sample sizes (:class:`~.health.Stopper`: stopping at
+the first batch that meets the target under-covers) until ``cov ≤ target_cov``, the
+ESS ≥ ``min_ess`` and the largest weight share ≤ ``max_weight_share``, or the budget
+is spent, or the weights are degenerate (≥ 200 failing samples with a Kish ESS below
+5 % of them: more samples will not help).
 
-``ci``: normal on the log scale, ``pf·exp(±1.96·sqrt(log(1+cov²)))``.
+``ci``: log-normal, ``pf·exp(±1.96·sqrt(log(1+(1.2·cov)²)))`` (the factor 1.2 of
+:data:`~.health.CI_COV_FACTOR` pays for the noise of the estimated cov).
 
-Health checks (``reliable = False`` when any fails): a FORM design point converged,
-``cov ≤ target_cov``, Kish ESS of the failing weights ≥ ``min_ess``, largest weight
-share ≤ ``max_weight_share``, the two halves of the sample agree (|z| ≤ 4, false-alarm
-rate 6e-5), and the generalised-Pareto tail shape k̂ of the weights ≤ 0.7 (the PSIS
-diagnostic and threshold of Vehtari et al. 2024, "Pareto smoothed importance
-sampling", JMLR 25).
+Health checks (``reliable = False`` when any fails): there is a design point (FORM,
+near or found by the probe of :mod:`.explore`), and the checks of :mod:`.health`
+(``cov ≤ target_cov``, Kish ESS, largest weight share, agreement of the two halves,
+Pareto tail shape k̂ ≤ 0.5).
 """
 
 from __future__ import annotations
@@ -34,17 +34,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax.estimators.rare.common import Options, eval_columns, log_ci, raise_invalid
-from cpojax.estimators.rare.health import is_checks, weight_stats
+from cpojax.estimators.rare.common import Options, eval_columns, raise_invalid
+from cpojax.estimators.rare.health import Stopper, is_checks, is_ci, weight_stats
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import norm_sf
 
 __all__ = ["run_is"]
 
-# Sequential stopping at the first batch whose estimated cov meets the target selects
-# batches whose variance happens to be under-estimated (for IS weights the variance
-# estimate is positively correlated with pf). Stopping at 0.9·target_cov buys margin.
-_STOP_MARGIN = 0.9
+# Sample sizes are planned for this share of target_cov (health.Stopper).
+_STOP_MARGIN = 0.95
 
 
 @functools.partial(jax.jit, static_argnames=("limit_state", "n"))
@@ -104,6 +102,7 @@ def run_is(
     n_evals = 0
     stats: dict[str, float] = {}
     b = 0
+    stopper = Stopper(opts, pilot=max(2, opts.n_ce), margin=_STOP_MARGIN)
     while n_evals + n <= budget:
         out = jax.device_get(
             _is_batch(
@@ -135,13 +134,7 @@ def run_is(
         wcat = np.concatenate(w_all)
         stats = weight_stats(wcat, b)
         history.append((n_evals, stats["pf"], stats["cov"], stats["ess"]))
-        if (
-            b >= 2
-            and stats["n_fail"] >= 10
-            and stats["cov"] <= _STOP_MARGIN * opts.target_cov
-            and stats["ess"] >= opts.min_ess
-            and stats["max_share"] <= opts.max_weight_share
-        ):
+        if stopper.done(stats, n_evals, b):
             break
         if stats["n_fail"] >= 200 and stats["ess"] < 0.05 * stats["n_fail"]:
             break  # degenerate weights: more samples will not help, hand over
@@ -171,7 +164,7 @@ def run_is(
     }
     return FailureResult(
         pf=pf,
-        ci=log_ci(pf, stats["cov"]),
+        ci=is_ci(pf, stats["cov"]),
         cov=stats["cov"],
         n_evals=n_evals,
         method="is",

@@ -31,9 +31,12 @@ step (weights ``w·1{g ≤ b}``) updates each component: the weighted mean direc
 gives μ, its length R̄ (debiased for the effective sample size) gives
 κ = R̄(dim − R̄²)/(1 − R̄²) (Banerjee et al. 2005, JMLR 6), the weighted mean and
 variance of ln r give (a, s²), s ≥ 0.01; components with an effective sample size
-below 5 keep their parameters. Once b = 0, batches of ``n_batch`` are added until the health checks of
-:mod:`.health` pass and ``cov ≤ target_cov`` (stopping at 0.9·target, as
-:mod:`.importance` does), or the budget is spent; the first ``n_ce`` of them still
+below 5 keep their parameters, and each update is smoothed, 0.7·new + 0.3·old
+(Rubinstein & Kroese 2004, §3.4; κ and s on the log scale), so that a fit to few
+elite samples cannot collapse a component. The levels stop, unreliable, when the
+threshold has not decreased for three levels. Once b = 0, batches of ``n_batch`` are added up to planned sample sizes
+(:class:`~.health.Stopper`) until the health checks of :mod:`.health` pass with
+``cov ≤ target_cov``, or the budget is spent; the first ``n_ce`` of them still
 refine the mixture. Every batch drawn once b = 0 enters the estimate (each is unbiased
 given the past).
 
@@ -54,19 +57,21 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from cpojax.estimators.rare.common import Options, eval_columns, log_ci, raise_invalid
-from cpojax.estimators.rare.health import is_checks, weight_stats
+from cpojax.estimators.rare.common import Options, eval_columns, raise_invalid
+from cpojax.estimators.rare.health import Stopper, is_checks, is_ci, weight_stats
 from cpojax.estimators.result import FailureResult
 from cpojax.estimators.stats import norm_sf
 
-__all__ = ["Mixture", "init_mixture", "run_spherical"]
+__all__ = ["Mixture", "init_mixture", "run_spherical", "spread_out"]
 
 _DEFENSIVE = 0.05  # share of the standard-normal component
 _RHO = 0.1  # CE level probability
 _MAX_LEVELS = 25
 _KAPPA_MAX = 1e5
-_STOP_MARGIN = 0.9
+_STOP_MARGIN = 0.95  # sample sizes are planned for this share of target_cov
 _MIN_COMP_ESS = 5.0
+_SMOOTH = 0.7  # weight of a new fit in the smoothed update
+_STALL = 3  # levels without progress of the threshold before giving up
 
 
 def log_norm_const(kappa: float, dim: int) -> float:
@@ -163,6 +168,21 @@ def init_mixture(points, dim: int, *, radius: float | None = None) -> Mixture:
     pi = np.asarray(pi) / np.sum(pi)
     pi = np.maximum(pi, 0.02 / len(pi))
     return Mixture(mu, kappa, a, s, pi)
+
+
+def spread_out(points, k: int, min_deg: float = 25.0):
+    """At most ``k`` of ``points`` [(u, β, col)] whose directions are ≥ ``min_deg`` apart
+    (greedy, in the given order)."""
+    cos_min = math.cos(math.radians(min_deg))
+    kept: list = []
+    for p in points:
+        d = np.asarray(p[0], np.float64)
+        d = d / max(np.linalg.norm(d), 1e-300)
+        if all(float(d @ (q[0] / np.linalg.norm(q[0]))) < cos_min for q in kept):
+            kept.append(p)
+        if len(kept) >= k:
+            break
+    return kept
 
 
 def _sample_vmf(key, mu, kappa):
@@ -273,6 +293,15 @@ def _em_step(mix: Mixture, u: np.ndarray, w: np.ndarray, resp: np.ndarray) -> Mi
     pi = np.where(ess >= _MIN_COMP_ESS, tot, 0.0)
     pi = mix.pi if pi.sum() <= 0 else pi / pi.sum()
     pi = np.maximum(pi, 0.01 / mix.n)
+    # smoothed update (Rubinstein & Kroese 2004, §3.4): a fit to a few elite samples
+    # must not collapse the mixture (κ → ∞, s → 0) and freeze the levels
+    t = _SMOOTH
+    mu = t * mu + (1.0 - t) * mix.mu
+    mu /= np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-300)
+    kappa = np.exp(t * np.log1p(kappa) + (1.0 - t) * np.log1p(mix.kappa)) - 1.0
+    a = t * a + (1.0 - t) * mix.a
+    s = np.exp(t * np.log(np.maximum(s, _S_MIN)) + (1.0 - t) * np.log(mix.s))
+    pi = t * pi + (1.0 - t) * mix.pi
     return Mixture(mu, kappa, a, s, pi)
 
 
@@ -314,6 +343,8 @@ def run_spherical(
         logw = np.asarray(out["logw"], np.float64)
         b = max(0.0, float(np.quantile(g, _RHO)))
         b_hist.append(b)
+        if len(b_hist) > _STALL and b > 0 and b >= 0.99 * b_hist[-1 - _STALL]:
+            break  # the levels stall: the mixture cannot move towards the failure domain
         sel = g <= b
         w = np.where(sel, np.exp(logw - logw[sel].max()), 0.0)
         new = _em_step(mix, np.asarray(out["u"], np.float64), w, np.asarray(out["resp"]))
@@ -338,7 +369,8 @@ def run_spherical(
     n_after = 0
     stats = _pooled_stats(pool)
     history = [(n_evals, stats["pf"], stats["cov"], stats["ess"])]
-    while not _done(stats, opts) and n_evals + n <= budget:
+    stopper = Stopper(opts, pilot=1, margin=_STOP_MARGIN)
+    while not stopper.done(stats, n_evals, len(pool)) and n_evals + n <= budget:
         if stats["n_fail"] >= 200 and stats["ess"] < 0.05 * stats["n_fail"]:
             break  # degenerate weights: more samples will not help
         out = draw(mix, n)
@@ -376,7 +408,7 @@ def run_spherical(
     )
     return FailureResult(
         pf=pf,
-        ci=log_ci(pf, stats["cov"]),
+        ci=is_ci(pf, stats["cov"]),
         cov=stats["cov"],
         n_evals=n_evals,
         method="spherical",
@@ -391,13 +423,3 @@ def _pooled_stats(pool) -> dict[str, float]:
         [np.where(o["fail"], np.exp(np.asarray(o["logw"], np.float64)), 0.0) for o in pool]
     )
     return weight_stats(wcat, len(pool))
-
-
-def _done(stats, opts: Options) -> bool:
-    return (
-        stats["n_fail"] >= 10
-        and stats["cov"] <= _STOP_MARGIN * opts.target_cov
-        and stats["ess"] >= opts.min_ess
-        and stats["max_share"] <= opts.max_weight_share
-        and bool(stats["halves_z"] <= 4.0 or not math.isfinite(stats["halves_z"]))
-    )

@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import special
 
 from cpojax.estimators.rare.common import Options, eval_columns, log_ci, raise_invalid
 from cpojax.estimators.result import FailureResult
@@ -41,6 +42,7 @@ from cpojax.estimators.stats import Z95
 __all__ = ["run_subset"]
 
 _ACCEPT_TARGET = 0.44  # aCS target acceptance (Papaioannou et al. 2015)
+_MIN_RUNS = 3  # independent runs before their spread sets the interval
 
 
 @functools.partial(jax.jit, static_argnames=("limit_state", "n", "dim", "dtype"))
@@ -168,25 +170,26 @@ def _subset_once(limit_state, key, dim: int, budget: int, opts: Options) -> dict
 
 
 def _t975(nu: int) -> float:
-    """Student-t 97.5 % quantile (Cornish-Fisher expansion in 1/ν, < 0.5 % error for ν ≥ 5)."""
-    z = Z95
-    return z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+    """Student-t 97.5 % quantile with ``nu`` degrees of freedom (scipy.special.stdtrit)."""
+    return float(special.stdtrit(nu, 0.975))
 
 
 def _subset_pool(runs: list[dict[str, Any]]) -> tuple[float, float]:
     """Average of independent subset runs and its cov.
 
-    Fewer than 10 runs: the Au-Beck fully-correlated bound ``Σ_i δ_i`` pooled over runs
-    (conservative: about twice the true cov at pf = 1e-6). From 10 runs on, the spread
-    between runs is a model-free estimate: cov = max(independent-levels formula,
-    between-run standard error × t_{R−1}/z), the t factor paying for the estimated sd.
+    Fewer than ``_MIN_RUNS`` runs: the Au-Beck fully-correlated-levels bound ``Σ_i δ_i``
+    pooled over runs (conservative: about twice the true cov at pf = 1e-6). From
+    ``_MIN_RUNS`` runs on, cov = max(the Au-Beck independent-levels formula with the
+    chain-correlation factors γ_i, the between-run standard error × t_{R−1}/z): the
+    spread between independent runs sees chain correlation the γ_i miss, and the
+    Student-t factor pays for estimating it from R runs.
     """
     pfs = np.array([x["pf"] for x in runs])
     pf = float(pfs.mean())
     r = len(runs)
     if pf <= 0:
         return pf, math.inf
-    if r < 10:
+    if r < _MIN_RUNS:
         return pf, math.sqrt(np.mean([x["delta"] ** 2 for x in runs]) / r)
     indep = math.sqrt(np.mean([x["delta_indep"] ** 2 for x in runs]) / r)
     emp = float(pfs.std(ddof=1)) / math.sqrt(r) / pf * _t975(r - 1) / Z95
@@ -206,7 +209,9 @@ def run_subset(limit_state, key, dim: int, budget: int, opts: Options) -> Failur
         if not run["converged"]:
             break
         pf, cov = _subset_pool(ok_runs)
-        if cov <= opts.target_cov or n_evals + run["n_evals"] > budget:
+        if n_evals + run["n_evals"] > budget:
+            break
+        if cov <= opts.target_cov and len(ok_runs) >= _MIN_RUNS:
             break
     ok_runs = [x for x in runs if x["converged"]]
     diag: dict[str, Any] = {"runs": runs, "n_runs": len(runs)}
