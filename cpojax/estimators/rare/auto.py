@@ -49,7 +49,8 @@ def estimate_rare(
         result is flagged unreliable when the cov target was not met within it);
         ``n_starts`` (8): FORM starts per column, antithetic pairs on the unit sphere;
         ``n_batch`` (100): IS batch size; ``n_ce`` (2): IS batches used for
-        cross-entropy refinement; ``n_per_level`` (1000) and ``p0`` (0.1): subset
+        cross-entropy refinement; ``n_ce_level`` (500): samples per cross-entropy
+        level of the spherical sampler; ``n_per_level`` (2000) and ``p0`` (0.1): subset
         samples per level and level probability; ``max_iter`` (50): FORM iterations;
         ``form_tol``: FORM tolerance in u units (1e-3 for float32, 1e-5 for float64);
         ``min_ess`` (30), ``max_weight_share`` (0.1): IS health thresholds;

@@ -35,7 +35,7 @@ class Options:
     n_starts: int = 8
     n_batch: int = 100
     n_ce: int = 2
-    n_per_level: int = 1000
+    n_per_level: int = 2000
     n_ce_level: int = 500
     p0: float = 0.1
     max_iter: int = 50

@@ -22,8 +22,10 @@ design point. Then:
   least half the probe points fail: FORM's picture (a few points) is meaningless; the
   caller switches to the spherical sampler (:mod:`.spherical`). Predictions from
   safe probe points do not count: on a curved surface they scatter (below);
-* **new branches**: HL-RF runs from each new direction's prediction (at most 16, as
-  one batched search) and the distinct converged or near points are added;
+* **new branches**: HL-RF runs from each new direction (at most 16, as one batched
+  search; from the probe point itself when it fails, else from its prediction) and the
+  distinct converged or near points are added; a failing probe point whose direction
+  no point then covers becomes a centre itself;
 * nothing new: the design points found by FORM stand (a linear limit state costs the
   ``M`` probe evaluations, nothing else).
 
@@ -147,9 +149,13 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
         rows = new_rows[:_MAX_SEARCH]
         size = next(s for s in _SEARCH_SIZES if s >= len(rows))
         rows = (rows * size)[:size]  # pad by repetition: one compilation per size
+        # From a failing probe point, search from the point itself: its branch is the
+        # active one there, while the linearised point may lie where another branch of
+        # a min(...) column is smaller (and HL-RF would follow that one).
+        starts = np.where((g[rows] < 0)[:, None], u[rows], u_lin[rows])
         res = search(
             limit_state,
-            u_lin[rows],
+            starts,
             np.asarray(out["col"])[rows],
             opts,
             loose=True,
@@ -160,6 +166,16 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
         points = distinct(known, res["u"], res["betas"], res["cols"], mask)
         diag["searches"] = len(set(rows))
         diag["found"] = len(points) - len(known)
+        # A failing probe direction that no point covers still gets a centre: the
+        # probe point itself (in the failure domain, if not at its most probable point).
+        dirs_now = [q / np.linalg.norm(q) for q, b, _ in points if b > 0]
+        extra = [
+            (u[i], rho, int(out["col"][i]))
+            for i in new_rows
+            if g[i] < 0 and _cos_max(dirs[i], dirs_now) < cos_new
+        ]
+        points = points + extra
+        diag["uncovered_failing"] = len(extra)
     geometry = "local" if any(b > 0 for _, b, _ in points) else "none"
     return {
         "points": points,

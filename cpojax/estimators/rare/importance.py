@@ -103,41 +103,45 @@ def run_is(
     stats: dict[str, float] = {}
     b = 0
     stopper = Stopper(opts, pilot=max(2, opts.n_ce), margin=_STOP_MARGIN)
-    while n_evals + n <= budget:
-        out = jax.device_get(
-            _is_batch(
-                limit_state,
-                jax.random.fold_in(key, b),
-                jnp.asarray(means, dtype),
-                jnp.asarray(np.log(pi), dtype),
-                n=n,
+    while True:
+        while n_evals + n <= budget:
+            out = jax.device_get(
+                _is_batch(
+                    limit_state,
+                    jax.random.fold_in(key, b),
+                    jnp.asarray(means, dtype),
+                    jnp.asarray(np.log(pi), dtype),
+                    n=n,
+                )
             )
-        )
-        n_evals += n
-        b += 1
-        raise_invalid(int(out["n_invalid"]), n, "importance sampling")
-        fail = np.asarray(out["fail"])
-        wf = np.where(fail, np.exp(np.asarray(out["logw"], np.float64)), 0.0)
-        w_all.append(wf)
-        fk_all.append(np.asarray(out["fail_k"]))
-        if b <= opts.n_ce:
-            um_all.append(np.asarray(out["um"], np.float64))
-            resp_all.append(np.asarray(out["resp"], np.float64))
-            means, pi = _ce_update(
-                means,
-                pi,
-                np.concatenate(w_all),
-                np.concatenate(um_all),
-                np.concatenate(resp_all),
-                floor,
-            )
-        wcat = np.concatenate(w_all)
-        stats = weight_stats(wcat, b)
-        history.append((n_evals, stats["pf"], stats["cov"], stats["ess"]))
-        if stopper.done(stats, n_evals, b):
+            n_evals += n
+            b += 1
+            raise_invalid(int(out["n_invalid"]), n, "importance sampling")
+            fail = np.asarray(out["fail"])
+            wf = np.where(fail, np.exp(np.asarray(out["logw"], np.float64)), 0.0)
+            w_all.append(wf)
+            fk_all.append(np.asarray(out["fail_k"]))
+            if b <= opts.n_ce:
+                um_all.append(np.asarray(out["um"], np.float64))
+                resp_all.append(np.asarray(out["resp"], np.float64))
+                means, pi = _ce_update(
+                    means,
+                    pi,
+                    np.concatenate(w_all),
+                    np.concatenate(um_all),
+                    np.concatenate(resp_all),
+                    floor,
+                )
+            wcat = np.concatenate(w_all)
+            stats = weight_stats(wcat, b)
+            history.append((n_evals, stats["pf"], stats["cov"], stats["ess"]))
+            if stopper.done(stats, n_evals, b):
+                break
+            if stats["n_fail"] >= 200 and stats["ess"] < 0.05 * stats["n_fail"]:
+                break  # degenerate weights: more samples will not help, hand over
+        checks = {"form_converged": form_ok, **is_checks(stats, opts)} if w_all else {}
+        if not (w_all and stopper.extend(checks, n_evals)):
             break
-        if stats["n_fail"] >= 200 and stats["ess"] < 0.05 * stats["n_fail"]:
-            break  # degenerate weights: more samples will not help, hand over
     if not w_all:
         raise ValueError(
             f"max_evals={opts.max_evals} leaves no room for one IS batch of n_batch={n}"
