@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -43,6 +44,7 @@ from cpojax.physics.link import Budget, Deviations, lane_budget
 from cpojax.scenario import Scenario, with_values
 
 __all__ = [
+    "LEGACY",
     "LEVELS",
     "LIMIT_NAMES",
     "LIMIT_STATES",
@@ -53,12 +55,47 @@ __all__ = [
     "engine_g",
     "lane_budget_of",
     "lane_g",
+    "legacy_scenario",
     "limit_of_column",
     "limit_state",
     "parametric_limit_state",
 ]
 
 LEVELS = ("lane", "engine", "switch")
+
+#: Dotted keys that switch every Physics-II effect (issue 9) off and restore the former
+#: default values: ``legacy_scenario()`` is the model before issue 9, and its seeded yield
+#: counters are bit-identical to that model's (the heater-order fix of item 1 changes only
+#: the power histogram of thermally failing lanes). Apply it on top of any older scenario
+#: file to reproduce that scenario's former numbers.
+LEGACY: Mapping[str, Any] = MappingProxyType(
+    {
+        "system.laser_mode": "paired",
+        "system.els_power_control": False,
+        "system.els_cooled": False,
+        "system.self_heating": False,
+        "system.fiber_array": "translation",
+        "system.thermal_coupling": False,
+        "system.ring_response": "first_order",
+        "system.pam4_levels": "outer",
+        "system.extra_spreads": False,
+        "system.functional_yield": False,
+        "system.symbol_rate_gbd": 106.25,
+        "limits.ber_threshold": 2.4e-4,
+        "design.receiver.tia_noise_ua": 3.5,
+        "design.receiver.noise_bw_ghz": 53.0,
+        "design.ring.tx_penalty_db": 0.0,
+        "design.ring.heater_max_mw": 46.0,
+        "design.channel.plant_loss_db": 2.0,
+        "design.laser.supply_efficiency": 0.5,
+        "design.els.eol_guard_db": 0.0,
+    }
+)
+
+
+def legacy_scenario(base: Scenario | None = None) -> Scenario:
+    """`base` (default: the default scenario) with :data:`LEGACY` applied."""
+    return (Scenario.default() if base is None else base).replace(dict(LEGACY))
 
 
 class LimitState(NamedTuple):
