@@ -36,13 +36,18 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("oma_rx_dbm", "OMA at the receiver (PD)", "dBm"),
     ("avg_rx_dbm", "average power at the PD", "dBm"),
     ("sensitivity_dbm", "sensitivity (OMA at BER threshold)", "dBm"),
-    ("impl_penalty_db", "implementation penalty", "dB"),
+    ("impl_penalty_db", "RX implementation penalty", "dB"),
     ("bandwidth_penalty_db", "ring/driver bandwidth penalty", "dB"),
+    ("compression_db", "PAM4 level compression", "dB"),
+    ("tx_penalty_db", "TX penalty (TDECQ-like, all TX terms)", "dB"),
     ("required_oma_dbm", "required OMA", "dBm"),
     ("margin_db", "optical margin", "dB"),
     ("er_db", "dynamic extinction ratio", "dB"),
-    ("heater_shift_nm", "heater red shift", "nm"),
-    ("heater_mw", "heater power", "mW"),
+    ("lane_temp_c", "ring / PD temperature", "°C"),
+    ("self_heating_nm", "self-heating red shift", "nm"),
+    ("neighbour_shift_nm", "shift from neighbour heaters", "nm"),
+    ("heater_shift_nm", "heater red shift (lock order)", "nm"),
+    ("heater_mw", "heater power (lock order)", "mW"),
     ("lane_power_mw", "lane electrical power", "mW"),
     ("pj_per_bit", "energy per bit", "pJ/bit"),
 )
@@ -59,7 +64,14 @@ class LinkBudget:
       corners: one dict per operating corner with every stage of :data:`STAGES`
         and the corner's engine and laser temperatures.
       ring: FSR, FWHM, loaded Q, bandwidth and lock detuning.
-      heater_worst_mw: worst heater power over the window.
+      heater_worst_mw: worst heater power over the window, for the resonance order the
+        lock uses (spec laser: the worst compliant laser).
+      tx: transmitter-side figures, worst corner: OMA into the fiber, dynamic ER, the
+        TDECQ-like penalty (TX penalty + bandwidth + PAM4 compression), OMA − TDECQ, the
+        level ratio 3·min(eye)/OMA.
+      rx: receiver-side figures, worst corner: OMA at the PD, sensitivity, RX penalty,
+        required OMA, margin, at the symbol rate and BER threshold of the scenario.
+      thermal: heater worst and maximum, self-heating and neighbour shifts, laser mode.
     """
 
     passes: bool
@@ -68,6 +80,9 @@ class LinkBudget:
     corners: list[dict[str, float]]
     ring: dict[str, float]
     heater_worst_mw: float
+    tx: dict[str, float] = dataclasses.field(default_factory=dict)
+    rx: dict[str, float] = dataclasses.field(default_factory=dict)
+    thermal: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The `cpojax link --json` object (``pass`` is the verdict)."""
@@ -78,6 +93,9 @@ class LinkBudget:
             "corners": self.corners,
             "ring": self.ring,
             "heater_worst_mw": self.heater_worst_mw,
+            "tx": self.tx,
+            "rx": self.rx,
+            "thermal": self.thermal,
         }
 
 
@@ -114,7 +132,37 @@ def nominal_budget(scenario: Scenario) -> LinkBudget:
         "bandwidth_ghz": float(b.ring_bw_ghz),
         "lock_detuning_nm": float(b.lock_detuning_nm),
     }
+    mn = lambda k: float(np.min(getattr(b, k)))  # noqa: E731
+    mx = lambda k: float(np.max(getattr(b, k)))  # noqa: E731
+    tx = {
+        "oma_out_dbm": mn("oma_out_dbm"),
+        "er_db": mn("er_db"),
+        "tdecq_db": mx("tx_penalty_db"),
+        "oma_minus_tdecq_dbm": mn("oma_minus_tdecq_dbm"),
+        "compression_db": mx("compression_db"),
+        "level_ratio": mn("level_ratio"),
+        "bandwidth_penalty_db": mx("bandwidth_penalty_db"),
+    }
+    rx = {
+        "oma_rx_dbm": mn("oma_rx_dbm"),
+        "sensitivity_dbm": mx("sensitivity_dbm"),
+        "rx_penalty_db": mx("impl_penalty_db"),
+        "required_oma_dbm": mx("required_oma_dbm"),
+        "margin_db": mn("margin_db"),
+        "symbol_rate_gbd": float(scenario.system.symbol_rate_gbd),
+        "ber_threshold": float(scenario.limits.ber_threshold),
+    }
+    thermal = {
+        "laser_mode": scenario.system.laser_mode,
+        "heater_worst_mw": float(b.heater_worst_mw),
+        "heater_max_mw": float(b.heater_max_mw),
+        "self_heating_nm": mx("self_heating_nm"),
+        "neighbour_shift_nm": mx("neighbour_shift_nm"),
+        "nearer_red_edge": bool(float(b.thermal_red) > 0.5),
+    }
     bad = _non_finite(corners, g, ring)
+    bad += [f"tx {k}" for k, v in tx.items() if not math.isfinite(v)]
+    bad += [f"rx {k}" for k, v in rx.items() if not math.isfinite(v)]
     if bad:
         raise InvalidModelOutput(
             "the nominal lane budget is NaN/inf in: " + ", ".join(bad) + "; check the scenario "
@@ -127,4 +175,7 @@ def nominal_budget(scenario: Scenario) -> LinkBudget:
         corners=corners,
         ring=ring,
         heater_worst_mw=float(b.heater_worst_mw),
+        tx=tx,
+        rx=rx,
+        thermal=thermal,
     )

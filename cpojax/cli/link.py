@@ -47,9 +47,29 @@ def _cmd_link(args) -> int:
     r = rep.ring
     print(
         f"\nring: FSR {r['fsr_nm']:.2f} nm, FWHM {r['fwhm_nm'] * 1e3:.0f} pm, Q_L {r['loaded_q']:.0f}, "
-        f"bandwidth {r['bandwidth_ghz']:.1f} GHz, lock detuning {r['lock_detuning_nm'] * 1e3:.0f} pm; "
-        f"worst heater power in the window {rep.heater_worst_mw:.1f} mW"
+        f"bandwidth {r['bandwidth_ghz']:.1f} GHz, lock detuning {r['lock_detuning_nm'] * 1e3:.0f} pm"
     )
+    th = rep.thermal
+    who = "worst compliant laser" if th.get("laser_mode") == "spec" else "paired laser"
+    print(
+        f"heater (the lock's resonance order, {who}): worst {rep.heater_worst_mw:.1f} mW of "
+        f"{th.get('heater_max_mw', float('nan')):.1f} mW; self-heating "
+        f"{th.get('self_heating_nm', 0.0):.2f} nm, neighbour heaters "
+        f"{th.get('neighbour_shift_nm', 0.0):.2f} nm"
+    )
+    t, x = rep.tx, rep.rx
+    if t and x:
+        print(
+            f"TX (worst corner): OMA into fiber {t['oma_out_dbm']:.2f} dBm, ER {t['er_db']:.2f} dB, "
+            f"TDECQ-like {t['tdecq_db']:.2f} dB (compression {t['compression_db']:.2f}, bandwidth "
+            f"{t['bandwidth_penalty_db']:.2f}), OMA − TDECQ {t['oma_minus_tdecq_dbm']:.2f} dBm"
+        )
+        print(
+            f"RX (worst corner): OMA at PD {x['oma_rx_dbm']:.2f} dBm, sensitivity "
+            f"{x['sensitivity_dbm']:.2f} dBm at BER {x['ber_threshold']:.2g} and "
+            f"{x['symbol_rate_gbd']:g} GBd, RX penalty {x['rx_penalty_db']:.2f} dB, required "
+            f"{x['required_oma_dbm']:.2f} dBm, margin {x['margin_db']:.2f} dB"
+        )
     print("\nlimit states (g >= 0 passes):")
     for name, g in rep.limit_states.items():
         verdict = "PASS" if g >= 0 else "FAIL"

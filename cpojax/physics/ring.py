@@ -440,7 +440,9 @@ def cmt_step_response(*, t_ns, gamma, gamma_e, detuning_rad_ns, electrical_bw_gh
 #: Frequency grid of :func:`cmt_bandwidth_ghz` [GHz].
 _F_GRID_GHZ = tuple(float(x) for x in np.logspace(0.0, np.log10(400.0), 96))
 #: Sampling instants of the pulse response, in symbol periods (main cursor search).
-_CURSOR_GRID = tuple(0.25 + 1.75 * k / 31.0 for k in range(32))
+_CURSOR_GRID = tuple(
+    float(c) for c in np.r_[np.linspace(0.25, 1.0, 16), np.linspace(1.0, 2.0, 17)[1:]]
+)
 
 
 def cmt_bandwidth_penalty_db(
@@ -451,45 +453,58 @@ def cmt_bandwidth_penalty_db(
     The same documented choice as :func:`bandwidth_penalty_db` (the receiver's equaliser
     removes pre- and post-cursor ISI, the eye keeps the main cursor), with the exact
     response: the pulse response of one symbol, p(t) = y(t) − y(t − T_s), is sampled at
-    its maximum over t ∈ [0.25, 2]·T_s (32 points), capped at 1 (peaking is not counted
-    as gain). For a first-order response the maximum is at T_s and the penalty is that of
-    :func:`bandwidth_penalty_db`.
+    its maximum over t ∈ [0.25, 2]·T_s (32 points, T_s among them), capped at 1 (peaking
+    is not counted as gain). For a first-order response the maximum is at T_s and the
+    penalty is that of :func:`bandwidth_penalty_db`.
     """
+    shape = jnp.broadcast_shapes(
+        jnp.shape(gamma),
+        jnp.shape(gamma_e),
+        jnp.shape(detuning_rad_ns),
+        jnp.shape(electrical_bw_ghz),
+    )
+    dt = jnp.result_type(gamma, gamma_e, detuning_rad_ns, electrical_bw_ghz)
+    ex = lambda x: jnp.broadcast_to(jnp.asarray(x, dt), shape)[..., None]  # noqa: E731
+    c = jnp.asarray(_CURSOR_GRID, dt).reshape((1,) * len(shape) + (-1,))
     ts = 1.0 / symbol_rate_gbd
     kw = dict(
-        gamma=gamma,
-        gamma_e=gamma_e,
-        detuning_rad_ns=detuning_rad_ns,
-        electrical_bw_ghz=electrical_bw_ghz,
+        gamma=ex(gamma),
+        gamma_e=ex(gamma_e),
+        detuning_rad_ns=ex(detuning_rad_ns),
+        electrical_bw_ghz=ex(electrical_bw_ghz),
     )
-    best = None
-    for c in _CURSOR_GRID:
-        p = cmt_step_response(t_ns=c * ts, **kw)
-        if c > 1.0:
-            p = p - cmt_step_response(t_ns=(c - 1.0) * ts, **kw)
-        best = p if best is None else jnp.maximum(best, p)
-    return -10.0 * jnp.log10(jnp.clip(best, 1e-6, 1.0))
+    later = c > 1.0
+    p = cmt_step_response(t_ns=c * ts, **kw) - jnp.where(
+        later, cmt_step_response(t_ns=jnp.where(later, c - 1.0, 0.0) * ts, **kw), 0.0
+    )
+    return -10.0 * jnp.log10(jnp.clip(jnp.max(p, axis=-1), 1e-6, 1.0))
 
 
 def cmt_bandwidth_ghz(*, gamma, gamma_e, detuning_rad_ns, electrical_bw_ghz):
     """−3 dB frequency of |H_opt(jΩ)·H_el(jΩ)| [GHz] (for reports; 96-point log grid 1–400 GHz,
     linear interpolation of the first crossing; 400 GHz if it never crosses)."""
-    f = jnp.asarray(_F_GRID_GHZ, jnp.result_type(gamma))
-    w = 2.0 * jnp.pi * f
-    shape = jnp.shape(gamma)
-    wv = w.reshape((1,) * len(shape) + (-1,))
-    ex = lambda x: jnp.asarray(x)[..., None]  # noqa: E731
-    re, im = cmt_response(
-        omega_rad_ns=wv, gamma=ex(gamma), gamma_e=ex(gamma_e), detuning_rad_ns=ex(detuning_rad_ns)
+    shape = jnp.broadcast_shapes(
+        jnp.shape(gamma),
+        jnp.shape(gamma_e),
+        jnp.shape(detuning_rad_ns),
+        jnp.shape(electrical_bw_ghz),
     )
-    fe = ex(electrical_bw_ghz)
-    mag2 = (re * re + im * im) / (1.0 + (f.reshape(wv.shape) / fe) ** 2)
+    dt = jnp.result_type(gamma, gamma_e, detuning_rad_ns, electrical_bw_ghz)
+    ex = lambda x: jnp.broadcast_to(jnp.asarray(x, dt), shape)[..., None]  # noqa: E731
+    f = jnp.asarray(_F_GRID_GHZ, dt).reshape((1,) * len(shape) + (-1,))
+    re, im = cmt_response(
+        omega_rad_ns=2.0 * jnp.pi * f,
+        gamma=ex(gamma),
+        gamma_e=ex(gamma_e),
+        detuning_rad_ns=ex(detuning_rad_ns),
+    )
+    mag2 = (re * re + im * im) / (1.0 + (f / ex(electrical_bw_ghz)) ** 2)
     below = mag2 < 0.5
-    first = jnp.argmax(below, axis=-1)
-    any_below = jnp.any(below, axis=-1)
-    i1 = jnp.maximum(first, 1)
-    m0 = jnp.take_along_axis(mag2, (i1 - 1)[..., None], axis=-1)[..., 0]
-    m1 = jnp.take_along_axis(mag2, i1[..., None], axis=-1)[..., 0]
-    f0, f1 = f[i1 - 1], f[i1]
+    i1 = jnp.maximum(jnp.argmax(below, axis=-1), 1)[..., None]
+    m0 = jnp.take_along_axis(mag2, i1 - 1, axis=-1)[..., 0]
+    m1 = jnp.take_along_axis(mag2, i1, axis=-1)[..., 0]
+    fg = jnp.broadcast_to(f, mag2.shape)
+    f0 = jnp.take_along_axis(fg, i1 - 1, axis=-1)[..., 0]
+    f1 = jnp.take_along_axis(fg, i1, axis=-1)[..., 0]
     fx = f0 + (m0 - 0.5) / jnp.maximum(m0 - m1, 1e-12) * (f1 - f0)
-    return jnp.where(any_below, fx, f[-1])
+    return jnp.where(jnp.any(below, axis=-1), fx, _F_GRID_GHZ[-1])

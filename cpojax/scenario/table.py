@@ -266,7 +266,8 @@ class Laser:
         "",
         0.0,
         1.0,
-        "ELS electrical efficiency (driver + TEC) so wall power = I·V / this",
+        "ELS electrical efficiency (driver; TEC if cooled) so wall power = I·V / this "
+        "(uncooled ≈ 0.8, cooled ≈ 0.5)",
         "E",
         lo_open=True,
     )
@@ -346,7 +347,13 @@ class Ring:
         lo_open=True,
     )
     heater_max_mw: float = _p(
-        46.0, "mW", 0.0, 1000.0, "largest heater power the driver can deliver", "E", lo_open=True
+        46.0,
+        "mW",
+        0.0,
+        1000.0,
+        "largest heater power the driver can deliver (sized for FSR + window span: spec laser)",
+        "E",
+        lo_open=True,
     )
     self_heating_nm_per_mw: float = _p(
         0.2,
@@ -385,13 +392,25 @@ class Receiver:
         10.0, "K", 1.0, 100.0, "temperature rise that doubles the dark current", "E"
     )
     tia_noise_ua: float = _p(
-        3.5, "µA", 0.0, 100.0, "TIA input-referred noise, integrated rms (200G)", "E", lo_open=True
+        3.5,
+        "µA",
+        0.0,
+        100.0,
+        "TIA input-referred noise, integrated rms (2.7 µA at 37 GHz × (57/37)^1.5 at 113 GBd)",
+        "E",
+        lo_open=True,
     )
     noise_bw_ghz: float = _p(
-        53.0, "GHz", 1.0, 1000.0, "noise bandwidth for shot and RIN noise", "E"
+        53.0, "GHz", 1.0, 1000.0, "noise bandwidth for shot and RIN noise (≈ symbol rate/2)", "E"
     )
     penalty_db: float = _p(
-        2.0, "dB", 0.0, 20.0, "implementation penalty (TDECQ-like): ISI, jitter, crosstalk", "E"
+        2.0,
+        "dB",
+        0.0,
+        20.0,
+        "RX implementation penalty: RX ISI and equaliser, jitter, crosstalk (the TX side is "
+        "design.ring.tx_penalty_db)",
+        "E",
     )
 
 
@@ -410,8 +429,9 @@ class Channel:
         "dB",
         0.0,
         30.0,
-        "fiber plant: fiber array, 2 MPO, 500 m fiber (DR allocation ≤ 3 dB)",
-        "E",
+        "fiber plant: 500 m fiber and connectors at the DR channel allocation (IEEE 802.3 "
+        "DR: max channel insertion loss 3 dB)",
+        "S",
     )
 
 
@@ -809,8 +829,9 @@ class Limits:
         "",
         1e-20,
         0.5,
-        "pre-FEC BER threshold (KP4 RS(544,514)); below 1e-20 float32 physics loses Q",
-        "S",
+        "BER threshold at the PMD: 4.8e-3 with the 802.3dj inner FEC of 200G/lane optics "
+        "(2.4e-4 with KP4 RS(544,514) only); below 1e-20 float32 physics loses Q",
+        "S2",
         hi_open=True,
     )
     er_floor_db: float = _p(3.5, "dB", 0.0, 30.0, "minimum dynamic extinction ratio", "S")
