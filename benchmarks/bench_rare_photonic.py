@@ -2,8 +2,9 @@
 
 Spreads of the default scenario are scaled by --factor (0.42 gives an engine
 failure probability of about 1e-4). Crude MC runs --engines engines; the rare-event
-estimator ("auto": lane-level FORM, design points mapped to every lane, mixture
-importance sampling on the engine, subset fallback) runs to 10 % cov. Prints one
+estimator ("auto": lane-level FORM, design points mapped to every lane, the
+exploratory probe, mixture importance sampling on the engine, vMF and subset
+fallbacks) runs to 10 % cov. Prints one
 JSON line: both estimates with 95 % intervals, whether the intervals overlap, the
 lane-model evaluations of each, their ratio and the wall times.
 
@@ -36,8 +37,8 @@ def main() -> None:
     t = time.perf_counter()
     rr = estimate_yield_rare(sc, method="auto", seed=args.seed, levels=("engine",))
     t_rare = time.perf_counter() - t
-    pf_mc = 1 - mc.engine[0]
-    ci_mc = (1 - mc.engine[1][1], 1 - mc.engine[1][0])
+    pf_mc = 1 - mc.engine.value
+    ci_mc = (1 - mc.engine.hi, 1 - mc.engine.lo)
     res = rr.engine_result
     overlap = not (res.ci[1] < ci_mc[0] or ci_mc[1] < res.ci[0])
     print(
@@ -55,10 +56,11 @@ def main() -> None:
                 "rare_cov": res.cov,
                 "rare_reliable": res.reliable,
                 "rare_chosen": res.diagnostics.get("chosen"),
-                "rare_lane_evals": rr.lane_evaluations,
+                "rare_geometry": res.diagnostics.get("geometry"),
+                "rare_lane_evals": rr.n_evals,
                 "rare_wall_s": round(t_rare, 1),
                 "intervals_overlap": overlap,
-                "eval_ratio": mc.n_lanes / rr.lane_evaluations,
+                "eval_ratio": mc.n_lanes / rr.n_evals,
             }
         )
     )

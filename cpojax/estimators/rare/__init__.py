@@ -15,9 +15,15 @@ One module per algorithm (``method=`` of :func:`estimate_rare`):
   with cross-entropy refinement and health checks;
 * :mod:`.subset` — ``"subset"``: subset simulation with aCS chains and independent
   runs;
-* :mod:`.auto` — ``"auto"``: FORM → IS → checks → subset fallback, and
-  :func:`estimate_rare` itself;
-* :mod:`.common` — options, the invalid-output error, the log-normal interval.
+* :mod:`.auto` — ``"auto"``: FORM → probe → Gaussian IS or vMF cross-entropy IS →
+  subset fallback, and :func:`estimate_rare` itself;
+
+and the pieces ``auto`` adds: :mod:`.explore` (the exploratory probe: missed branches,
+surrounding domains), :mod:`.spherical` (cross-entropy IS with a von Mises–Fisher ×
+log-normal mixture), :mod:`.health` (the importance-sampling checks, planned
+stopping, the interval), :mod:`.common` (options, the invalid-output error, the
+log-normal interval). :mod:`.benchmarks` holds reliability benchmark problems with
+exact reference values (not imported by the package).
 
 Every row passed to ``limit_state`` is counted in ``n_evals`` (FORM line-search trials
 and gradient evaluations included: a value-and-gradient of one row counts as one

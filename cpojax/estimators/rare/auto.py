@@ -1,14 +1,28 @@
 """The ``auto`` policy and :func:`estimate_rare`, the entry point of every method.
 
-``"auto"``: FORM with multiple starts (:mod:`.form`) → importance sampling on the
-mixture of design points (:mod:`.importance`) → health checks → on any failed check,
-subset simulation (:mod:`.subset`) with the remaining budget. Subset reduces to crude
-Monte Carlo when pf is not small (its first level already has ≥ p0·N failures). When
-the final stage is itself unreliable the interval is widened ten-fold on each side and
-``reliable = False``: a wide honest interval rather than a tight wrong one.
+``"auto"`` (issue 13: fast where FORM's picture holds, never a tight wrong interval
+where it does not):
 
-The key of a call is split once into (FORM, IS, subset) keys, so each stage draws the
-same numbers whichever method reaches it.
+1. FORM with multiple starts (:mod:`.form`, "loose": near points count too).
+2. Geometry (:mod:`.explore`): a probe of 16–32 points just beyond the most probable
+   design point finds branches FORM missed and recognises a failure domain that
+   surrounds the origin; if the origin itself fails, FORM is meaningless ("origin").
+3. "local" geometry: importance sampling on the Gaussian mixture of all design
+   points (:mod:`.importance`), trusted when its health checks pass (:mod:`.health`).
+4. Otherwise, or when those checks fail: cross-entropy importance sampling with a
+   von Mises–Fisher × log-normal mixture (:mod:`.spherical`), started from the design
+   points, a uniform-direction component for a surrounding domain, the failing probe
+   points, or N(0, I) itself when the origin fails; trusted when its checks pass.
+5. Otherwise subset simulation (:mod:`.subset`) with the remaining budget; it reduces
+   to crude Monte Carlo when pf is not small. When it is itself unreliable the interval
+   is widened ten-fold on each side and ``reliable = False``: a wide honest interval
+   rather than a tight wrong one.
+
+Each sampling stage gets at most ``is_share·max_evals`` evaluations. On a hyperplane
+(and a union of half-spaces) this is FORM + probe + one Gaussian IS run: fewer
+evaluations than before the probe existed (the planned stopping of :mod:`.health`
+saves more than the probe costs). The key of a call is split once into (FORM, IS,
+subset) keys, and the IS key into (probe, Gaussian IS, spherical) keys.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def explore(limit_state, key, form: dict[str, Any], dim: int, opts: Options) -> 
     beta0 = min(pos) if pos else None
     rho = beta0 + 1.0 if beta0 is not None else 4.0
     m = probe_size(dim)
-    z = np.asarray(jax.random.normal(key, (m // 2, dim), opts.dtype), np.float64)
+    z = np.array(jax.random.normal(key, (m // 2, dim), opts.dtype), np.float64)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     dirs = np.concatenate([z, -z])
     out = jax.device_get(_probe(limit_state, jnp.asarray(rho * dirs, opts.dtype)))
