@@ -22,7 +22,7 @@ def _explore(name, seed):
     return form, explore(p.limit_state, k_probe, form, p.dim, OPTS)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", [0, *(pytest.param(s, marks=pytest.mark.slow) for s in (1, 2))])
 def test_four_branch_series_system_all_branches_found(seed):
     """Waarts' four-branch system with k = 6: every branch at β = 3, but HL-RF from
     near the origin follows the two curved branches only."""
@@ -45,7 +45,13 @@ def test_cube_exterior_all_faces_found():
     assert len(faces) == 10 and all(sum(map(abs, f)) == 4 for f in faces)
 
 
-@pytest.mark.parametrize("name", ["sphere6_1e-4", "sphere10_r40", "ellipsoid8"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sphere6_1e-4",
+        *(pytest.param(n, marks=pytest.mark.slow) for n in ("sphere10_r40", "ellipsoid8")),
+    ],
+)
 def test_surrounding_domains_are_recognised(name):
     _, ex = _explore(name, 0)
     assert ex["geometry"] == "surrounding"

@@ -49,7 +49,10 @@ def test_vmf_normaliser(dim, kappa):
         assert math.isfinite(lc)
 
 
-@pytest.mark.parametrize(("dim", "kappa"), [(2, 5.0), (10, 20.0), (50, 200.0)])
+@pytest.mark.parametrize(
+    ("dim", "kappa"),
+    [(2, 5.0), pytest.param(10, 20.0, marks=pytest.mark.slow), (50, 200.0)],
+)
 def test_vmf_samples_mean_resultant(dim, kappa):
     """Wood's sampler: E[μ·θ] = I_{d/2}(κ)/I_{d/2−1}(κ)."""
     n = 20_000
@@ -60,7 +63,7 @@ def test_vmf_samples_mean_resultant(dim, kappa):
     assert np.mean(th[:, 0]) == pytest.approx(ref, abs=4 * np.std(th[:, 0]) / math.sqrt(n))
 
 
-@pytest.mark.parametrize("dim", [2, 10])
+@pytest.mark.parametrize("dim", [2, pytest.param(10, marks=pytest.mark.slow)])
 def test_weights_have_mean_one(dim):
     """E_q[φ/q] = 1 for any proposal q: checks the whole log-density of the mixture
     (vMF normaliser, log-normal radius, Jacobian r^(d−1), defensive share)."""
