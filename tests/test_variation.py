@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from cpojax import variation
+from cpojax.physics import fiber_array
 from cpojax.physics.link import Deviations
 from cpojax.scenario import Scenario, ScenarioError, Spreads
 
@@ -96,6 +97,8 @@ def test_engine_deviations_under_strict_rank_promotion():
 # --------------------------------------------------------------------------- layout
 #: Every issue-9 spread drawn (fiber array as a rigid body, the extra process spreads).
 ALL_SPREADS = {"system.fiber_array": "rigid", "system.extra_spreads": True}
+#: None of them drawn (the former model's layout).
+LEGACY_SPREADS = {"system.fiber_array": "translation", "system.extra_spreads": False}
 NEW_FIELDS = {
     "array_roll_mrad",
     "tilt_x_mrad",
@@ -113,11 +116,7 @@ NEW_FIELDS = {
 
 @pytest.mark.parametrize("all_on", [False, True])
 def test_layout_dims_match_deviations_fields(all_on):
-    sc = Scenario.default().replace(
-        ALL_SPREADS
-        if all_on
-        else {"system.fiber_array": "translation", "system.extra_spreads": False}
-    )
+    sc = Scenario.default().replace(ALL_SPREADS if all_on else LEGACY_SPREADS)
     lay = variation.layout(sc)
     fields = {f.name for f in dataclasses.fields(Deviations)}
     if not all_on:  # the issue-9 spreads are not drawn: the former layout exactly
@@ -324,7 +323,7 @@ def test_standardized_unit_variance_and_zero_without_spread(all_on):
             "spread.tia_noise_ln.wafer": 0.0,
             "spread.tia_noise_ln.die": 0.0,
             "spread.tia_noise_ln.lane": 0.0,
-            **(ALL_SPREADS if all_on else {}),
+            **(ALL_SPREADS if all_on else LEGACY_SPREADS),
         }
     )
     lay = variation.layout(sc)
@@ -380,9 +379,23 @@ def test_lane_deviations_match_engine_lane(lane):
     )
     assert u_lane.shape[-1] == lay.lane_dim
     eng, one = _engine_and_lane(u, u_lane, sc)
+    # A lane on its own sits at the fiber array's centre: the engine's lane differs only by
+    # the lever-arm terms of the array's roll (y offsets) and yaw (gaps) at its slots.
+    pitch = sc.design.fiber_array.pitch_um
+    tx, rx, las = (a[lane] * pitch for a in fiber_array.slot_offsets(8, 4, "grouped"))
+    roll = np.asarray(eng.array_roll_mrad)[:, lane]
+    yaw = np.asarray(eng.tilt_x_mrad)[:, lane]
+    lever = {}
+    for oy, gap, x in (
+        ("offset_out_y_um", "gap_out_um", tx),
+        ("offset_rx_y_um", "gap_rx_um", rx),
+        ("offset_in_y_um", "gap_in_um", las),
+    ):
+        lever[oy] = 1e-3 * roll * x
+        lever[gap] = -1e-3 * yaw * x
     for f in dataclasses.fields(Deviations):
         a = np.asarray(getattr(one, f.name))
-        b = np.asarray(getattr(eng, f.name))[:, lane]
+        b = np.asarray(getattr(eng, f.name))[:, lane] - lever.get(f.name, 0.0)
         assert a.shape == (64,)
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f.name)
     # and not some other lane's values

@@ -393,9 +393,8 @@ def cmt_response(*, omega_rad_ns, gamma, gamma_e, detuning_rad_ns):
         H(s) ∝ X/(s + γ + jΔ) + X*/(s + γ − jΔ) = 2[Re X·(s + γ) + Δ·Im X]/((s + γ)² + Δ²),
 
     X = t0*·a0: a second-order system with poles −γ ± jΔ and one zero, i.e. a detuned ring
-    is second order with peaking (Müller et al., Sci. Rep. 4, 6310 (2014); Zhang et al.,
-    Opt. Express 22, 28718 (2014)); at Δ = 0 its DC response vanishes (the resonance centre
-    has no slope). docs/model.md#ring-small-signal-response.
+    is second order with peaking (Müller et al., Sci. Rep. 4, 6310 (2014)); at Δ = 0 its DC
+    response vanishes (the resonance centre has no slope). docs/model.md#ring-small-signal-response.
     """
     a_, b_, g_ = _cmt_coeffs(gamma=gamma, gamma_e=gamma_e, detuning_rad_ns=detuning_rad_ns)
     w = omega_rad_ns
@@ -477,7 +476,8 @@ def cmt_bandwidth_penalty_db(
     p = cmt_step_response(t_ns=c * ts, **kw) - jnp.where(
         later, cmt_step_response(t_ns=jnp.where(later, c - 1.0, 0.0) * ts, **kw), 0.0
     )
-    return -10.0 * jnp.log10(jnp.clip(jnp.max(p, axis=-1), 1e-6, 1.0))
+    # (+ 0.0 turns the −0.0 of a full cursor into 0.0 for reports)
+    return -10.0 * jnp.log10(jnp.clip(jnp.max(p, axis=-1), 1e-6, 1.0)) + 0.0
 
 
 def cmt_bandwidth_ghz(*, gamma, gamma_e, detuning_rad_ns, electrical_bw_ghz):

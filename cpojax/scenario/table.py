@@ -136,7 +136,7 @@ class System:
     )
     modulation: str = _p("pam4", "", 0, 0, "line code", "S", choices=("pam4", "nrz"))
     symbol_rate_gbd: float = _p(
-        106.25,
+        113.4375,
         "GBd",
         1.0,
         1000.0,
@@ -151,7 +151,7 @@ class System:
     )
     # ---- model switches (issue 9; the legacy value of each reproduces the former model)
     laser_mode: str = _p(
-        "paired",
+        "spec",
         "",
         0,
         0,
@@ -169,7 +169,7 @@ class System:
         "false: it follows window.laser_temp_*",
     )
     els_power_control: bool = _p(
-        False,
+        True,
         "",
         0,
         0,
@@ -177,10 +177,10 @@ class System:
         "drive current design.laser.current_ma (legacy)",
     )
     self_heating: bool = _p(
-        False, "", 0, 0, "ring optical self-heating red-shifts the resonance at lock"
+        True, "", 0, 0, "ring optical self-heating red-shifts the resonance at lock"
     )
     fiber_array: str = _p(
-        "translation",
+        "rigid",
         "",
         0,
         0,
@@ -200,14 +200,14 @@ class System:
         choices=("grouped", "interleaved"),
     )
     thermal_coupling: bool = _p(
-        False,
+        True,
         "",
         0,
         0,
         "heater-to-heater thermal crosstalk and the on-die lane temperature map (engine level)",
     )
     ring_response: str = _p(
-        "first_order",
+        "cmt",
         "",
         0,
         0,
@@ -217,7 +217,7 @@ class System:
         choices=("cmt", "first_order"),
     )
     pam4_levels: str = _p(
-        "outer",
+        "four",
         "",
         0,
         0,
@@ -227,7 +227,7 @@ class System:
         choices=("four", "outer"),
     )
     extra_spreads: bool = _p(
-        False,
+        True,
         "",
         0,
         0,
@@ -262,7 +262,7 @@ class Laser:
     v0_v: float = _p(0.9, "V", 0.0, 5.0, "diode turn-on voltage", "E")
     series_ohm: float = _p(1.5, "Ω", 0.0, 100.0, "series resistance", "E")
     supply_efficiency: float = _p(
-        0.5,
+        0.8,
         "",
         0.0,
         1.0,
@@ -347,7 +347,7 @@ class Ring:
         lo_open=True,
     )
     heater_max_mw: float = _p(
-        46.0,
+        90.0,
         "mW",
         0.0,
         1000.0,
@@ -372,7 +372,7 @@ class Ring:
         "E",
     )
     tx_penalty_db: float = _p(
-        0.0,
+        2.0,
         "dB",
         0.0,
         20.0,
@@ -392,7 +392,7 @@ class Receiver:
         10.0, "K", 1.0, 100.0, "temperature rise that doubles the dark current", "E"
     )
     tia_noise_ua: float = _p(
-        3.5,
+        5.0,
         "µA",
         0.0,
         100.0,
@@ -401,7 +401,7 @@ class Receiver:
         lo_open=True,
     )
     noise_bw_ghz: float = _p(
-        53.0, "GHz", 1.0, 1000.0, "noise bandwidth for shot and RIN noise (≈ symbol rate/2)", "E"
+        57.0, "GHz", 1.0, 1000.0, "noise bandwidth for shot and RIN noise (≈ symbol rate/2)", "E"
     )
     penalty_db: float = _p(
         2.0,
@@ -425,7 +425,7 @@ class Channel:
     tx_waveguide_db: float = _p(0.5, "dB", 0.0, 20.0, "on-chip routing loss, TX path", "S")
     rx_waveguide_db: float = _p(0.3, "dB", 0.0, 20.0, "on-chip routing loss, RX path", "S")
     plant_loss_db: float = _p(
-        2.0,
+        3.0,
         "dB",
         0.0,
         30.0,
@@ -477,7 +477,7 @@ class Els:
         1.5, "dB", 0.0, 10.0, "± tolerance of the power class (spec: worst = class − this)", "S"
     )
     eol_guard_db: float = _p(
-        0.0,
+        0.5,
         "dB",
         0.0,
         10.0,
@@ -825,7 +825,7 @@ class Limits:
     """Pass criteria of a lane (the heater maximum is a design value: design.ring.heater_max_mw)."""
 
     ber_threshold: float = _p(
-        2.4e-4,
+        4.8e-3,
         "",
         1e-20,
         0.5,
