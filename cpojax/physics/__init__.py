@@ -2,8 +2,11 @@
 
 Modules: :mod:`coupling` (fiber-to-chip mode overlap, Fresnel), :mod:`laser`
 (L–I curve, wavelength drift), :mod:`ring` (micro-ring modulator and heater
-lock), :mod:`receiver` (noise, BER, sensitivity) and :mod:`link` (one lane,
-TX engine → fiber plant → RX engine, at every operating corner).
+lock, self-heating, PAM4 levels, coupled-mode response), :mod:`receiver` (noise, BER,
+sensitivity), :mod:`fiber_array` (fiber map, rigid-body lever arms), :mod:`thermal`
+(heater crosstalk solve, on-die temperature map), :mod:`functional` (defect-limited and
+assembly yield) and :mod:`link` (one lane, TX engine → fiber plant → RX engine, at every
+operating corner, in two stages so engine-level effects act between them).
 """
 
 from cpojax.physics import (
