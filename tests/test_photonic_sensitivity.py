@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from cpojax.cli import main
-from cpojax.scenario import Scenario, numeric_keys
+from cpojax.model import legacy_scenario
+from cpojax.scenario import numeric_keys
 from cpojax.sensitivity import sensitivity
 from cpojax.yields import estimate_yield
 
@@ -38,7 +39,9 @@ def _ci_se(ci) -> float:
 
 @pytest.fixture(scope="module")
 def default_sc():
-    return Scenario.default()
+    # The former model (physics-II effects off): its lane yield ≈ 0.95 is set by the
+    # heater range and the ring-resonance spread, the two levers checked here.
+    return legacy_scenario()
 
 
 SENS_KEYS = [HEATER, BIAS, RING_DIE]

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cpojax import cli, outputs
+from cpojax import cli, outputs, variation
 from cpojax.cli import main
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.outputs import OutputError, RunFolder
@@ -71,7 +71,17 @@ def test_low_loss_ring_counts_failing_lanes_instead_of_aborting(capsys):
 
 
 def test_laser_below_threshold_fails_finitely(capsys):
-    code, out, _ = _run(capsys, "link", "--set", "design.laser.current_ma=10", "--json")
+    code, out, _ = _run(
+        capsys,
+        "link",
+        "--set",
+        "system.laser_mode=paired",
+        "--set",
+        "system.els_power_control=false",
+        "--set",
+        "design.laser.current_ma=10",
+        "--json",
+    )
     assert code == 1
     assert _strict_json(out)["limit_states"]["optical"] < -50
 
@@ -88,9 +98,7 @@ def test_exact_sum_is_exact_for_extreme_int32_values():
 def test_attribution_does_not_saturate_with_1024_lanes():
     """4096 engines × 1024 lanes, every lane failing (1:64 splitter): the old int32
     fixed-point per-block sums saturated and every spread showed −0.49."""
-    sc = Scenario.default().replace(
-        {"system.lanes_per_engine": 1024, "system.lanes_per_laser": 64}
-    )
+    sc = Scenario.default().replace({"system.lanes_per_engine": 1024, "system.lanes_per_laser": 64})
     res = estimate_yield(sc, seed=0, n_engines=4096)
     ex = [a["excess_z2"] for a in res.attribution.values()]
     # failure is (almost) certain whatever z is: E[z²|fail] − 1 ≈ 0 for every spread
@@ -228,9 +236,9 @@ def test_ctrl_c_exits_130_not_segfault(argv):
 # --------------------------------------------------------------------------- 9: NaN message
 def test_invalid_message_counts_real_lanes_and_names_spreads():
     sc = Scenario.default()
-    n_var = 13
-    z2 = np.zeros(n_var, np.int64)
-    z2[5] = 50 * 1000 * 7  # ring_resonance_nm: E[z²] = 7 over the 50 invalid lanes
+    names = list(variation.active_variables(sc))
+    z2 = np.zeros(len(names), np.int64)
+    z2[names.index("ring_resonance_nm")] = 50 * 1000 * 7  # E[z²] = 7 over 50 invalid lanes
     totals = {
         "invalid": 50,
         "invalid_state": [0, 50, 0, 0],
@@ -252,7 +260,10 @@ def test_invalid_message_counts_real_lanes_and_names_spreads():
         (lambda: estimate_yield(Scenario.default(), n_engines=4096, devices="2"), "devices"),
         (lambda: estimate_yield(Scenario.default(), n_engines=4096, devices=99), "devices"),
         (lambda: estimate_yield(Scenario.default(), n_engines=2.5), "n_engines"),
-        (lambda: yield_curve(Scenario.default(), "design.ring.bias_nm", [6.0], n_engines=0), "n_engines"),
+        (
+            lambda: yield_curve(Scenario.default(), "design.ring.bias_nm", [6.0], n_engines=0),
+            "n_engines",
+        ),
         (lambda: yield_curve(Scenario.default(), "design.ring.bias_nm", "abc"), "values"),
     ],
 )

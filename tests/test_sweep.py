@@ -18,7 +18,7 @@ import pytest
 from cpojax import rng
 from cpojax.estimators import streaming
 from cpojax.estimators.result import InvalidModelOutput
-from cpojax.model import LIMIT_NAMES
+from cpojax.model import LIMIT_NAMES, legacy_scenario
 from cpojax.outputs import OutputError, strict_json
 from cpojax.scenario import Scenario, ScenarioError
 from cpojax.sweep import SweepTable, figure_name, figures, make_grid, sweep
@@ -179,7 +179,7 @@ def test_more_items_per_call_change_nothing(base_table):
 
 # --------------------------------------------------------------------------- structure
 def test_structural_keys_group_points():
-    sc = Scenario.default()
+    sc = legacy_scenario()  # heater 40-60 mW is the informative range of the former model
     grid = {"system.spare_lanes": [0, 1], HEATER: [40.0, 60.0]}
     t = sweep(sc, grid, n_engines=rng.BLOCK, devices=1, seed=1)
     assert t.grid.structural == ("system.spare_lanes",)

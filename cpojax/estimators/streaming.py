@@ -15,7 +15,7 @@ and the optimizer's verification.
 
 Work that is not one sum over blocks — a sweep keeps separate counts for every
 (grid point, block) pair — uses :func:`map_items`: one jitted call maps a
-per-item function over the items of a chunk (``lax.map``, one compiled shape per
+per-item function over the items of a chunk (:func:`map_blocks`, one compiled shape per
 item) sharded over a device mesh that may span several processes
 (``jax.distributed``), and returns every item's counts to every process; the
 caller accumulates them.
@@ -45,6 +45,7 @@ __all__ = [
     "device_list",
     "fetch_items",
     "item_mesh",
+    "map_blocks",
     "map_items",
     "stream_counts",
 ]
@@ -53,37 +54,82 @@ __all__ = [
 MAX_CHUNK_BLOCKS = 2**31 // BLOCK - 1
 
 
+def map_blocks(f: Callable[[Any], Any], items: Any, stop) -> Any:
+    """``[f(item) for item in items]`` stacked, compiled so that ``f`` sees one shape.
+
+    A ``while_loop`` whose trip count ``stop`` is a runtime value walks the items:
+    XLA can then neither unroll the loop nor hoist the body out of it, so ``f`` is
+    compiled the same way whatever the number of items — with ``lax.map`` (or
+    ``vmap``) a single item is special-cased (the loop disappears and the body is
+    fused with its surroundings), which moves float results by an ulp and can flip a
+    histogram bin. The items are padded to at least two for the same reason.
+
+    Args:
+      f: per-item function.
+      items: pytree whose leaves have a leading item axis of length n.
+      stop: int32 scalar (traced), the number of items to evaluate (= n).
+
+    Returns:
+      Pytree of stacked outputs with leading axis n.
+    """
+    n = jax.tree.leaves(items)[0].shape[0]
+    if n < 2:
+        items = jax.tree.map(lambda a: jnp.concatenate([a, a]), items)
+    rows = max(n, 2)
+    first = jax.tree.map(lambda a: a[0], items)
+    shapes = jax.eval_shape(f, first)
+    bufs = jax.tree.map(lambda sd: jnp.zeros((rows, *sd.shape), sd.dtype), shapes)
+
+    def body(carry):
+        i, b = carry
+        out = f(jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, 0, False), items))
+        b = jax.tree.map(lambda a, x: jax.lax.dynamic_update_index_in_dim(a, x, i, 0), b, out)
+        return i + 1, b
+
+    _, bufs = jax.lax.while_loop(lambda c: c[0] < stop, body, (jnp.int32(0), bufs))
+    return jax.tree.map(lambda a: a[:n], bufs)
+
+
 @functools.lru_cache(maxsize=128)
 def _chunk_function(fn: Callable, chunk_blocks: int, mesh=None) -> Callable:
     """Jitted ``(key, block_indices, args) -> per-block counts [chunk_blocks, ...]``.
 
-    The blocks of a chunk are walked by ``lax.map``, not ``vmap``: the per-block
-    function is then compiled for exactly one shape (one block), whatever the chunk
-    size or the number of devices. XLA:CPU vectorises batches of different sizes
-    differently, which moves float results by an ulp; with one compiled shape every
-    per-sample float — and every count and fixed-point sum derived from it — is
-    bit-identical for any chunking. With a mesh the blocks are split over its
-    devices by ``shard_map`` and each device maps over its own blocks.
+    The blocks of a chunk are walked by :func:`map_blocks`, not ``vmap``: the
+    per-block function is then compiled for exactly one shape (one block) and the
+    same way, whatever the chunk size or the number of devices. XLA:CPU vectorises
+    batches of different sizes differently, which moves float results by an ulp;
+    with one compiled body every per-sample float — and every count, histogram and
+    fixed-point sum derived from it — is bit-identical for any chunking. With a
+    mesh the blocks are split over its devices by ``shard_map`` and each device
+    walks its own blocks.
 
     Cached on (fn, chunk_blocks, mesh) so that a given per-block function is
     compiled once per chunk size (jit's own cache then keys on argument types).
     """
 
-    def chunk(key, idx, args):
-        return jax.lax.map(lambda b: fn(key, b, *args), idx)
+    def chunk(key, idx, args, stop):
+        return map_blocks(lambda b: fn(key, b, *args), idx, stop)
 
     if mesh is None:
-        return jax.jit(chunk)
-    P = jax.sharding.PartitionSpec
-    return jax.jit(
-        jax.shard_map(
-            chunk,
-            mesh=mesh,
-            in_specs=(P(), P("blocks"), P()),
-            out_specs=P("blocks"),
-            check_vma=False,
+        local = chunk_blocks
+        jitted = jax.jit(chunk)
+    else:
+        P = jax.sharding.PartitionSpec
+        local = chunk_blocks // mesh.size
+        jitted = jax.jit(
+            jax.shard_map(
+                chunk,
+                mesh=mesh,
+                in_specs=(P(), P("blocks"), P(), P()),
+                out_specs=P("blocks"),
+                check_vma=False,
+            )
         )
-    )
+    def call(key, idx, args):
+        return jitted(key, idx, args, jnp.int32(local))
+
+    call._cache_size = jitted._cache_size  # recompilation guards count the jitted traces
+    return call
 
 
 def _placement(devices):
@@ -265,26 +311,33 @@ def item_mesh(devices) -> jax.sharding.Mesh:
 def _items_function(fn: Callable, mesh) -> Callable:
     """Jitted ``(key, items, args) -> per-item outputs``, replicated on every device.
 
-    Each device walks its share of the items with ``lax.map`` (``fn`` is compiled
+    Each device walks its share of the items with :func:`map_blocks` (``fn`` is compiled
     for exactly one item, whatever the chunk or the device count, so every float is
     bit-identical for any split); the per-item outputs are then all-gathered, so
     every process of a multi-process mesh can read all of them locally.
     """
     P = jax.sharding.PartitionSpec
 
-    def local(key, items, args):
-        out = jax.lax.map(lambda it: fn(key, it, *args), items)
+    def local(key, items, args, stop):
+        out = map_blocks(lambda it: fn(key, it, *args), items, stop)
         return jax.tree.map(lambda a: jax.lax.all_gather(a, "blocks", tiled=True), out)
 
-    return jax.jit(
+    jitted = jax.jit(
         jax.shard_map(
             local,
             mesh=mesh,
-            in_specs=(P(), P("blocks"), P()),
+            in_specs=(P(), P("blocks"), P(), P()),
             out_specs=P(),
             check_vma=False,
         )
     )
+
+    def call(key, items, args):
+        n = jax.tree.leaves(items)[0].shape[0] // mesh.size
+        return jitted(key, items, args, jnp.int32(n))
+
+    call._cache_size = jitted._cache_size  # recompilation guards count the jitted traces
+    return call
 
 
 def _global(x, sharding):
