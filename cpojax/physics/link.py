@@ -52,6 +52,8 @@ LIMIT_STATES = ("optical", "thermal", "modulator", "power")
 #: Smallest ring swing and ring null transmission, linear (−120 dB): floors that keep
 #: the limit states finite for a ring that does not modulate or an ideal null.
 _MIN_SWING = 1e-12
+#: Largest |g| reported; larger values (overflows to ±inf included) are clamped to it.
+G_MAX = 1e30
 #: Optical power of a laser below threshold, mW (−90 dBm).
 _MIN_POWER_MW = 1e-9
 
@@ -646,6 +648,9 @@ def lane_back(front: Front, *, system, limits, neighbour_shift_nm=None, dtype=No
         ],
         axis=-1,
     )
+    # An overflow (±inf) at an extreme but valid input is a certain fail (or pass):
+    # clamped to ±G_MAX so it is counted as such; NaN (a hole in the model) stays NaN.
+    g = jnp.clip(g, -G_MAX, G_MAX)
     shape = s_unwrapped.shape[:-1]
     return Budget(
         **b,
