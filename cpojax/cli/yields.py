@@ -91,9 +91,23 @@ def _cmd_yield(args) -> int:
     print(
         row("switch", res.switch) + f"   ({sc.system.engines_per_switch} engines, engine_yield^N)"
     )
+    if res.engine_total is not None:
+        f = res.functional
+        parts = ", ".join(f"{k} {v:.4f}" for k, v in f.items() if k != "engine")
+        print(
+            f"  functional (defect-limited and assembly) yield per engine {f['engine']:.4f} ({parts})"
+        )
+        print(row("engine×f", res.engine_total) + "   (parametric × functional)")
+        print(row("switch×f", res.switch_total))
     print("\nfailure modes (share of failing lanes; a lane may fail several):")
     for name, frac in sorted(res.failure_modes.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<10} {frac:7.1%}   ({res.lane_fail_fraction[name]:.2e} of all lanes)")
+        if name == "thermal" and res.thermal_edges:
+            e = res.thermal_edges
+            print(
+                f"    red edge (heater runs out) {e.get('red', 0.0):.1%}, blue edge (ring "
+                f"fabricated too red: cannot cool) {e.get('blue', 0.0):.1%}"
+            )
     print(
         f"\ndie-level share of failing engines: {res.die_level_share:.1%} "
         "(the engine's shared variation alone fails a lane)"
