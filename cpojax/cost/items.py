@@ -25,7 +25,10 @@ COST_KINDS: tuple[str, ...] = ("inverse", "linear", "free")
 
 #: Default cost items, dotted scenario key → (kind, coefficient c in US$ per
 #: engine). Rough engineering estimates [E], meant to be replaced by a fab's own
-#: numbers (``costs=`` of :func:`cpojax.process_opt.optimize_process`).
+#: numbers (``costs=`` of :func:`cpojax.process_opt.optimize_process`). Array roll at
+#: 3 $ (active roll alignment of the fiber array), an ELS power class at 15 $ per dB per
+#: engine (≈ 10 % of a 650 $ laser module shared by 4 engines), the ring's coupling
+#: gap free (a mask value, like the bias) [E].
 DEFAULT_COSTS: dict[str, tuple[str, float]] = {
     "spread.ring_resonance_nm.wafer": ("inverse", 4.0),
     "spread.ring_resonance_nm.die": ("inverse", 4.0),
@@ -41,10 +44,18 @@ DEFAULT_COSTS: dict[str, tuple[str, float]] = {
     "spread.mod_efficiency_ln.lane": ("inverse", 1.0),
     "spread.heater_efficiency_ln.die": ("inverse", 1.0),
     "spread.heater_efficiency_ln.lane": ("inverse", 1.0),
+    "spread.fiber_array_roll_mrad.die": ("inverse", 3.0),
+    "spread.fiber_array_yaw_mrad.die": ("inverse", 1.0),
+    "spread.fiber_gap_um.die": ("inverse", 1.0),
+    "spread.heater_resistance_ln.die": ("inverse", 1.0),
+    "spread.heater_resistance_ln.lane": ("inverse", 1.0),
+    "spread.tx_penalty_db.lane": ("inverse", 1.0),
     "design.ring.heater_max_mw": ("linear", 0.08),
+    "design.els.power_class_dbm": ("linear", 15.0),
     "design.laser.current_ma": ("linear", 0.02),
     "design.ring.drive_vpp": ("linear", 2.0),
     "design.ring.bias_nm": ("free", 0.0),
+    "design.ring.power_coupling": ("free", 0.0),
 }
 
 
