@@ -22,6 +22,7 @@ C_M_PER_S = 299792458.0
 Q_E = 1.602176634e-19
 _FLOOR = 1e-12  # power / ratio floor before dB (−120 dB)
 _MIN_POWER_MW = 1e-9  # laser below threshold
+G_MAX = 1e30  # |g| clamp
 #: Sampling instants of the pulse response, in symbol periods (docs/model.md#ring-small-signal-response).
 CURSOR_GRID = np.r_[np.linspace(0.25, 1.0, 16), np.linspace(1.0, 2.0, 17)[1:]]
 
@@ -377,7 +378,7 @@ def back(f: dict, sc: Scenario, neighbour=None):
     worst_mw = share_worst + np.minimum(worst / eta, p_max) + f["fixed"]
     rate = sc.system.lane_rate_gbps
     g = np.stack([f["margin_min"], lock_mw, f["er_min"], f["budget"] - worst_mw / rate], axis=-1)
-    return g, red
+    return np.clip(g, -G_MAX, G_MAX), red  # an overflow is a certain fail; NaN stays NaN
 
 
 def lane_g(sc: Scenario, dev: dict, dt, *, with_red: bool = False):

@@ -6,17 +6,22 @@ lock, self-heating, PAM4 levels, coupled-mode response), :mod:`receiver` (noise,
 sensitivity), :mod:`fiber_array` (fiber map, rigid-body lever arms), :mod:`thermal`
 (heater crosstalk solve, on-die temperature map), :mod:`functional` (defect-limited and
 assembly yield) and :mod:`link` (one lane, TX engine → fiber plant → RX engine, at every
-operating corner, in two stages so engine-level effects act between them).
+operating corner, in two stages so engine-level effects act between them: :mod:`lane_front`,
+then ``link.lane_back``; the data types in :mod:`lane_types`; the ring's small-signal response
+in :mod:`ring_response`).
 """
 
 from cpojax.physics import (
     coupling,
     fiber_array,
     functional,
+    lane_front,
+    lane_types,
     laser,
     link,
     receiver,
     ring,
+    ring_response,
     thermal,
     units,
 )
@@ -25,10 +30,13 @@ __all__ = [
     "coupling",
     "fiber_array",
     "functional",
+    "lane_front",
+    "lane_types",
     "laser",
     "link",
     "receiver",
     "ring",
+    "ring_response",
     "thermal",
     "units",
 ]
