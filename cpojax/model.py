@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from cpojax import variation
+from cpojax.physics import limits as fast
 from cpojax.physics import link, thermal
 from cpojax.physics.link import Budget, Deviations, lane_budget
 from cpojax.scenario import Scenario, with_values
@@ -53,8 +54,10 @@ __all__ = [
     "dim",
     "engine_budget",
     "engine_g",
+    "engine_limits",
     "lane_budget_of",
     "lane_g",
+    "lane_limits",
     "legacy_scenario",
     "limit_of_column",
     "limit_state",
@@ -157,15 +160,56 @@ def lane_budget_of(scenario: Scenario, dev: Deviations, dtype) -> Budget:
     )
 
 
+def lane_limits(scenario: Scenario, dev: Deviations, dtype) -> tuple[jax.Array, jax.Array]:
+    """(g[..., K], red[...]) of lanes with deviations `dev` (fields of one shape S), by the
+    fast formulation (:mod:`cpojax.physics.limits`), evaluated flattened."""
+    shape, flat = _flat(dev)
+    g, red = fast.lane_limits(
+        design=scenario.design,
+        dev=flat,
+        system=scenario.system,
+        window=scenario.window,
+        limits=scenario.limits,
+        dtype=dtype,
+    )
+    return jnp.stack(g, axis=-1).reshape(*shape, len(g)), red.reshape(shape)
+
+
 def lane_g(scenario: Scenario, dev: Deviations, dtype) -> jax.Array:
     """Limit states g[..., K] of lanes with deviations `dev` (fields of one shape S).
 
     A lane without its engine: the centre of the ring row, neighbours identical to it
-    (:func:`~cpojax.physics.link.lane_budget`); :func:`engine_g` is the full model.
+    (:func:`~cpojax.physics.link.lane_budget`, here by the fast formulation of
+    :mod:`cpojax.physics.limits`); :func:`engine_g` is the full model.
     """
-    shape, _ = _flat(dev)
-    g = lane_budget_of(scenario, dev, dtype).g
-    return g.reshape(*shape, g.shape[-1])
+    return lane_limits(scenario, dev, dtype)[0]
+
+
+def engine_limits(scenario: Scenario, dev: Deviations, dtype) -> tuple[jax.Array, jax.Array]:
+    """(g[..., lanes, K], red[..., lanes]) of whole engines (deviations [..., lanes]) by the
+    fast formulation (:mod:`cpojax.physics.limits`): the same model as
+    :func:`engine_budget`, limit states only. With ``system.thermal_coupling`` each lane
+    sits at its place in the ring row and (I + C)·q = s is solved per engine and corner."""
+    sy = scenario.system
+    if not sy.thermal_coupling:
+        return lane_limits(scenario, dev, dtype)
+    lanes = sy.lanes_per_engine
+    shape, flat = _flat(dev)
+    if shape[-1] != lanes:
+        raise ValueError(f"engine deviations need a last axis of {lanes} lanes, got {shape}")
+    pos = jnp.broadcast_to(jnp.asarray(thermal.lane_positions(lanes), dtype), shape).reshape(-1)
+    kw = dict(system=sy, window=scenario.window, limits=scenario.limits)
+    front = fast.limit_front(design=scenario.design, dev=flat, dtype=dtype, lane_position=pos, **kw)
+    th = scenario.design.thermal
+    c1, c2 = jnp.asarray(th.crosstalk_nn, dtype), jnp.asarray(th.crosstalk_nnn, dtype)
+    neigh = []
+    for s_k in fast.lock_shift(front):
+        s_k = s_k.reshape(-1, lanes, 1)
+        q = thermal.coupled_shifts_nm(shift_nm=s_k, c1=c1, c2=c2)
+        neigh.append((s_k - q).reshape(-1))
+    lim = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), scenario.limits)
+    g, red = fast.limit_back(front, system=sy, limits=lim, neighbour_shift_nm=tuple(neigh))
+    return jnp.stack(g, axis=-1).reshape(*shape, len(g)), red.reshape(shape)
 
 
 def engine_budget(scenario: Scenario, dev: Deviations, dtype) -> Budget:
@@ -222,10 +266,11 @@ def engine_g(scenario: Scenario, u, dtype) -> jax.Array:
 
     Engine-level effects that couple lanes (thermal crosstalk, the on-die temperature
     map, the fiber array's rigid-body motion) act between the deviations and the lane
-    budget, where every lane of an engine is in one array (:func:`engine_budget`).
+    model, where every lane of an engine is in one array (:func:`engine_limits`, the
+    fast formulation of :func:`engine_budget`).
     """
     dev = variation.engine_deviations(scenario, u.astype(dtype))
-    return engine_budget(scenario, dev, dtype).g
+    return engine_limits(scenario, dev, dtype)[0]
 
 
 def dim(scenario: Scenario, level: str) -> int:
