@@ -125,10 +125,12 @@ def _chunk_function(fn: Callable, chunk_blocks: int, mesh=None) -> Callable:
                 check_vma=False,
             )
         )
+
     def call(key, idx, args):
         return jitted(key, idx, args, jnp.int32(local))
 
     call._cache_size = jitted._cache_size  # recompilation guards count the jitted traces
+    call.lower = lambda key, idx, args: jitted.lower(key, idx, args, jnp.int32(local))
     return call
 
 
@@ -337,6 +339,7 @@ def _items_function(fn: Callable, mesh) -> Callable:
         return jitted(key, items, args, jnp.int32(n))
 
     call._cache_size = jitted._cache_size  # recompilation guards count the jitted traces
+    call.lower = lambda key, idx, args: jitted.lower(key, idx, args, jnp.int32(local))
     return call
 
 
