@@ -41,9 +41,20 @@ def default_sc():
 
 @pytest.fixture(scope="module")
 def rare_sc():
-    """Spreads × 0.6: lane failure ≈ 2e-3, rare enough for FORM/IS and still
-    measurable by crude Monte Carlo on 65536 engines (≈ 1200 failing lanes)."""
-    return scale_spreads(Scenario.default(), 0.6)
+    """The default without the engine-level couplings, spreads × 0.9: lane failure
+    ≈ 4e-3, rare enough for FORM/IS and still measurable by crude Monte Carlo on 65536
+    engines (≈ 2300 failing lanes).
+
+    The rare-event "lane" is one lane without its engine (the centre of the ring row,
+    neighbours identical to it: ``model.lane_g``), while crude Monte Carlo counts every
+    lane of whole engines (its place in the row, heater crosstalk, the rigid array's
+    lever arms). The two measure the same population only when the engine couples no
+    lanes: thermal coupling off and a translating fiber array. (With the couplings on,
+    the centre lane fails ≈ 1.7e-3 against ≈ 2.6e-3 for the mean lane at × 0.9.)"""
+    base = Scenario.default().replace(
+        {"system.thermal_coupling": False, "system.fiber_array": "translation"}
+    )
+    return scale_spreads(base, 0.9)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +79,7 @@ def rare_crude(rare_sc):
 # --------------------------------------------------------------------------- rare_yield.py (#4)
 @pytest.mark.slow
 def test_rare_lane_yield_auto_matches_crude_mc(rare_auto, rare_crude):
-    """Auto (FORM → IS → subset) lane yield at ≈ 2e-3 failure vs crude Monte Carlo on
+    """Auto (FORM → IS → subset) lane yield at ≈ 4e-3 failure vs crude Monte Carlo on
     65536 engines (524288 lanes): the two 95 % intervals overlap, and the point
     estimates differ by at most K = 4 combined SE (rare: pf·cov; crude: half width of
     its clustering-corrected Clopper-Pearson interval / 1.96)."""
@@ -85,9 +96,14 @@ def test_rare_lane_yield_auto_matches_crude_mc(rare_auto, rare_crude):
     se = math.hypot(pf_r * r.lane_result.cov, _ci_se(c.lane.ci))
     assert abs(pf_r - pf_c) <= K * se, (pf_r, pf_c, se)
     assert r.n_evals == r.lane_result.n_evals
-    # attribution and modes at lane level: the ring resonance spread dominates thermal fails
+    # modes and attribution at lane level (FORM design points, a first-order picture):
+    # mode shares within 0.1 of crude Monte Carlo's (here thermal ≈ 0.66, modulator ≈ 0.25),
+    # and the spread ranked first is the one with crude MC's largest excess z² in failures
     assert r.failure_modes and abs(sum(r.failure_modes.values()) - 1.0) < 1e-6
-    assert next(iter(r.attribution)) == "ring_resonance_nm"
+    for mode, share in c.failure_modes.items():
+        assert abs(r.failure_modes[mode] - share) < 0.1, (r.failure_modes, c.failure_modes)
+    top_c = max(c.attribution, key=lambda v: c.attribution[v]["excess_z2"])
+    assert next(iter(r.attribution)) == top_c == "heater_efficiency_ln", r.attribution
 
 
 @pytest.mark.slow
