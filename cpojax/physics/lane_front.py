@@ -10,12 +10,12 @@ import jax.numpy as jnp
 
 from cpojax.physics import coupling, laser, receiver, ring, thermal
 from cpojax.physics.lane_types import (
-    _MIN_POWER_MW,
-    _MIN_SWING,
+    MIN_POWER_MW,
+    MIN_SWING,
     Deviations,
     Front,
-    _corners,
-    _float_dtype,
+    corner_temperatures,
+    float_dtype,
 )
 from cpojax.physics.units import db_to_lin, lin_to_db, mw_to_dbm
 
@@ -41,7 +41,7 @@ def lane_front(
         deviations' shape; 0 = the engine's centre.
     """
     dev = Deviations() if dev is None else dev
-    dtype = dtype or _float_dtype(design, dev)
+    dtype = dtype or float_dtype(design, dev)
     cast = lambda t: jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), t)  # noqa: E731
     d, v, win, lim = cast(design), cast(dev), cast(window), cast(limits)
     sy = system
@@ -52,7 +52,7 @@ def lane_front(
     shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree_util.tree_leaves(v)))
     # Lane quantities get a trailing corner axis of size 1; corners an axis of size 4.
     v = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape)[..., None], v)
-    te, tl = _corners(win, shape)
+    te, tl = corner_temperatures(win, shape)
     if sy.els_cooled:
         tl = jnp.broadcast_to(d.els.setpoint_c, tl.shape)
     tref = system.tref_c
@@ -60,7 +60,7 @@ def lane_front(
     els = d.els
 
     # --- laser (ELS), its share per lane ------------------------------------
-    # A laser below threshold emits (almost) nothing: floored at _MIN_POWER_MW so its
+    # A laser below threshold emits (almost) nothing: floored at MIN_POWER_MW so its
     # lanes fail with a finite margin instead of −inf dBm.
     lk = dict(
         ith_ref_ma=d.laser.ith_ma,
@@ -79,13 +79,13 @@ def lane_front(
         p_laser = jnp.maximum(
             db_to_lin(db=els.power_class_dbm + v.laser_power_db - els.eol_guard_db)
             + jnp.zeros_like(tl),
-            _MIN_POWER_MW,
+            MIN_POWER_MW,
         )
     else:
         p_laser = jnp.maximum(
             laser.optical_power_mw(current_ma=d.laser.current_ma, temp_c=tl, **lk)
             * db_to_lin(db=v.laser_power_db - els.eol_guard_db),
-            _MIN_POWER_MW,
+            MIN_POWER_MW,
         )
     if apc:
         # Electrical power of a power-regulated laser at its setpoint (typical unit).
@@ -195,15 +195,15 @@ def lane_front(
     # A ring that does not modulate (lossless all-pass: T ≡ 1, or a swing below
     # −120 dB) and an ideal null (T_low = 0) are floored so that such lanes fail (or
     # pass) with finite limit states instead of ±inf.
-    oma_ring_dbm = ring_in_dbm + lin_to_db(lin=jnp.maximum(t_hi - t_lo, _MIN_SWING))
+    oma_ring_dbm = ring_in_dbm + lin_to_db(lin=jnp.maximum(t_hi - t_lo, MIN_SWING))
     ring_il_db = -lin_to_db(lin=t_mean)
-    er_db = lin_to_db(lin=t_hi / jnp.maximum(t_lo, _MIN_SWING))
+    er_db = lin_to_db(lin=t_hi / jnp.maximum(t_lo, MIN_SWING))
 
     # --- channel and receiver -------------------------------------------------
     oma_out_dbm = oma_ring_dbm - cout_db
     oma_rx_dbm = oma_out_dbm - ch.plant_loss_db - crx_db - ch.rx_waveguide_db
     if four:
-        k_avg = t_mean / jnp.maximum(t_hi - t_lo, _MIN_SWING)
+        k_avg = t_mean / jnp.maximum(t_hi - t_lo, MIN_SWING)
     else:
         k_avg = receiver.avg_to_oma_ratio(t_high=t_hi, t_low=t_lo)
     avg_rx_dbm = oma_rx_dbm + lin_to_db(lin=k_avg)

@@ -18,11 +18,11 @@ __all__ = ["G_MAX", "LIMIT_STATES", "Budget", "Deviations", "Front"]
 LIMIT_STATES = ("optical", "thermal", "modulator", "power")
 #: Smallest ring swing and ring null transmission, linear (−120 dB): floors that keep
 #: the limit states finite for a ring that does not modulate or an ideal null.
-_MIN_SWING = 1e-12
+MIN_SWING = 1e-12
 #: Largest |g| reported; larger values (overflows to ±inf included) are clamped to it.
 G_MAX = 1e30
 #: Optical power of a laser below threshold, mW (−90 dBm).
-_MIN_POWER_MW = 1e-9
+MIN_POWER_MW = 1e-9
 
 
 @jax.tree_util.register_dataclass
@@ -156,7 +156,7 @@ class Front:
     fixed_mw: jax.Array  # scalar
 
 
-def _float_dtype(*trees):
+def float_dtype(*trees):
     """float64 if any array leaf is float64, else float32 (weak Python floats don't vote)."""
     for leaf in jax.tree_util.tree_leaves(trees):
         if hasattr(leaf, "dtype") and leaf.dtype == jnp.float64:
@@ -164,7 +164,9 @@ def _float_dtype(*trees):
     return jnp.float32
 
 
-def _corners(win, shape):
+def corner_temperatures(win, shape):
+    """Engine and laser temperatures (T_E, T_L) of the four corners, each shaped
+    ``(1,) * len(shape) + (4,)``: corners (min, min), (min, max), (max, min), (max, max)."""
     te = jnp.stack(
         [win.engine_temp_min_c, win.engine_temp_min_c, win.engine_temp_max_c, win.engine_temp_max_c]
     ).reshape((1,) * len(shape) + (4,))

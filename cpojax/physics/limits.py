@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from cpojax.physics import coupling, laser, receiver, ring, thermal
-from cpojax.physics.lane_types import _MIN_POWER_MW, _MIN_SWING, G_MAX, Deviations
+from cpojax.physics.lane_types import G_MAX, MIN_POWER_MW, MIN_SWING, Deviations
 from cpojax.physics.units import db_to_lin, lin_to_db, mw_to_dbm
 
 __all__ = [
@@ -133,7 +133,7 @@ def limit_front(
         p_laser = (p, p)
     elif apc:
         p = jnp.maximum(
-            db_to_lin(db=els.power_class_dbm + v.laser_power_db - els.eol_guard_db), _MIN_POWER_MW
+            db_to_lin(db=els.power_class_dbm + v.laser_power_db - els.eol_guard_db), MIN_POWER_MW
         )
         p_laser = (p, p)
     else:
@@ -141,7 +141,7 @@ def limit_front(
         p_laser = tuple(
             jnp.maximum(
                 laser.optical_power_mw(current_ma=d.laser.current_ma, temp_c=t, **lk) * rel,
-                _MIN_POWER_MW,
+                MIN_POWER_MW,
             )
             for t in tl
         )
@@ -247,8 +247,8 @@ def limit_front(
             1.0 / (f_ring * f_ring) + 1.0 / (rg.electrical_bw_ghz * rg.electrical_bw_ghz)
         )
         bw_pen = ring.bandwidth_penalty_db(bandwidth_ghz=f3db, symbol_rate_gbd=sy.symbol_rate_gbd)
-    swing_db = lin_to_db(lin=jnp.maximum(t_hi - t_lo, _MIN_SWING))
-    er_db = lin_to_db(lin=t_hi / jnp.maximum(t_lo, _MIN_SWING))
+    swing_db = lin_to_db(lin=jnp.maximum(t_hi - t_lo, MIN_SWING))
+    er_db = lin_to_db(lin=t_hi / jnp.maximum(t_lo, MIN_SWING))
 
     # --- channel (per laser temperature) and receiver (per engine temperature) ------
     oma_rx_dbm = tuple(
@@ -256,7 +256,7 @@ def limit_front(
         for r_in in ring_in_dbm
     )
     if four:
-        k_avg = t_mean / jnp.maximum(t_hi - t_lo, _MIN_SWING)
+        k_avg = t_mean / jnp.maximum(t_hi - t_lo, MIN_SWING)
     else:
         k_avg = receiver.avg_to_oma_ratio(t_high=t_hi, t_low=t_lo)
     rx = d.receiver
