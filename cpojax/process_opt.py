@@ -42,7 +42,6 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -50,19 +49,14 @@ import optax
 from cpojax.cost import (
     DEFAULT_COSTS,
     check_cost_table,
-    cost_engine_yield,
-    cpo_capex_usd,
-    energy_usd,
-    engine_power_w,
-    functional_factor,
     item_cost,
 )
-from cpojax.estimators.gradients import failure_grad_core, pick_batches
-from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.streaming import check_int
 from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.model import parametric_limit_state
 from cpojax.optimize import YieldOptConfig, check_target_yield, reach_yield
+from cpojax.process_result import ProcessOptResult
+from cpojax.process_switch import optimize_switch_cost
 from cpojax.scenario import Scenario, ScenarioError, get_values, value_range
 from cpojax.validate import check_scenario, resolve_key, resolve_seed
 from cpojax.yields import estimate_yield
@@ -90,100 +84,6 @@ DEFAULT_FREE: tuple[str, ...] = (
     "design.ring.bias_nm",
     "design.ring.drive_vpp",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class ProcessOptResult:
-    """Before/after of every free value, costs, verified yield and the trajectory.
-
-    Attributes:
-      level: "lane", "engine" or "switch".
-      target_yield: the requested yield at ``level``.
-      scenario: the optimized scenario (validated, saveable).
-      rows: per free key: key, before, after, cost_kind, coef, cost_before,
-        cost_after (US$ per engine).
-      cost_before, cost_after: sums over the rows.
-      verification: verified yield at ``level`` with its 95 % interval (crude Monte
-        Carlo on a seed the optimizer never saw; lanes: clustering-corrected).
-      n_verify: lanes or engines of the verification.
-      history: per-step optimizer trajectory (lists; see ``YieldOptResult.history``;
-        objective "cost-per-good-switch": ``yield``, ``pf_se``,
-        ``cost_per_good_switch``, ``process_usd``).
-      n_compiles: traces of the optimizer step (1: compiled once).
-      objective: "yield" or "cost-per-good-switch".
-      switch_cost: objective "cost-per-good-switch" only (else None): the verified
-        cost per good switch before and after, each with its engine yield and the
-        intervals the engine-yield interval maps to, and ``lowered`` (the upper
-        bound after is below the lower bound before).
-    """
-
-    level: str
-    target_yield: float
-    scenario: Scenario
-    rows: list[dict[str, Any]]
-    cost_before: float
-    cost_after: float
-    verification: LevelYield
-    n_verify: int
-    history: dict[str, list]
-    n_compiles: int
-    objective: str = "yield"
-    switch_cost: dict[str, Any] | None = None
-
-    @property
-    def reached(self) -> bool:
-        """Objective "yield": the lower 95 % bound of the verified yield reaches the
-        target. Objective "cost-per-good-switch": the verified cost per good switch
-        is lower than the starting one (upper bound after < lower bound before)."""
-        if self.objective != "yield":
-            return bool(self.switch_cost and self.switch_cost["lowered"])
-        return self.verification.lo >= self.target_yield
-
-    @property
-    def verified(self) -> bool:
-        """Same as :attr:`reached` (the earlier name; the JSON key ``verified``)."""
-        return self.reached
-
-    @property
-    def verified_yield(self) -> float:
-        """``verification.value`` (the earlier name; the JSON key)."""
-        return self.verification.value
-
-    @property
-    def verified_ci(self) -> tuple[float, float]:
-        """``verification.ci`` (the earlier name; the JSON key)."""
-        return self.verification.ci
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.objective != "yield":
-            return {
-                "objective": self.objective,
-                "level": self.level,
-                "target_yield": None,
-                "rows": self.rows,
-                "cost_before": self.cost_before,
-                "cost_after": self.cost_after,
-                "verified_yield": self.verification.value,
-                "verified_ci": list(self.verification.ci),
-                "verified": self.reached,
-                "n_verify": self.n_verify,
-                "cost_per_good_switch": self.switch_cost,
-                "n_compiles": self.n_compiles,
-                "history": self.history,
-            }
-        return {
-            "level": self.level,
-            "target_yield": self.target_yield,
-            "rows": self.rows,
-            "cost_before": self.cost_before,
-            "cost_after": self.cost_after,
-            "verified_yield": self.verification.value,
-            "verified_ci": list(self.verification.ci),
-            "verified": self.reached,
-            "n_verify": self.n_verify,
-            "n_compiles": self.n_compiles,
-            "history": self.history,
-        }
 
 
 def _real(name: str, value: Any, lo: float, hi: float, text: str) -> float:
@@ -379,7 +279,7 @@ def optimize_process(
         return g_level(x, to_values(design))
 
     if by_cost:
-        return _optimize_switch_cost(
+        return optimize_switch_cost(
             scenario,
             free=free,
             table=table,
@@ -480,173 +380,4 @@ def optimize_process(
         n_verify=ver.n_lanes if level == "lane" else ver.n_engines,
         history=hist,
         n_compiles=res.n_compiles,
-    )
-
-
-# --------------------------------------------------------------------------- cost per good switch
-def _switch_point(sc: Scenario, res, power) -> dict[str, Any]:
-    """Verified cost per good switch of `sc` at the engine yield of `res` (a YieldResult)."""
-    y, _ = cost_engine_yield(res)
-    n = sc.system.engines_per_switch
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        usd = float(cpo_capex_usd(engine_yield=y.value, cost=sc.cost, engines_per_switch=n))
-        ci = [
-            float(cpo_capex_usd(engine_yield=y.hi, cost=sc.cost, engines_per_switch=n)),
-            float(cpo_capex_usd(engine_yield=y.lo, cost=sc.cost, engines_per_switch=n)),
-        ]
-    energy = float(energy_usd(watts=n * power.mean_w, cost=sc.cost))
-    return {
-        "engine_yield": y.to_dict(),
-        "engine_usd": sc.cost.engine_usd,
-        "usd": usd,
-        "ci_usd": ci,
-        "tco_usd": usd + energy,
-        "tco_ci_usd": [ci[0] + energy, ci[1] + energy],
-        "engine_power_w": power.mean_w,
-    }
-
-
-def _optimize_switch_cost(
-    scenario: Scenario,
-    *,
-    free: list[str],
-    table: dict[str, tuple[str, float]],
-    v0: dict[str, float],
-    to_values,
-    limit_state,
-    dim: int,
-    seed: int,
-    steps: int,
-    n_per_step: int,
-    n_verify: int,
-    cosine_alpha: float,
-    learning_rate: float,
-) -> ProcessOptResult:
-    """Minimise the capital cost per good switch over the free keys (see the module
-    docstring), then verify before and after on an independent seed."""
-    n_sw = scenario.system.engines_per_switch
-    verify_seed = (seed + 1_000_003) % 2**64
-    # The start on the verification engines: its cost, and the functional factor the
-    # yield engine reports (held fixed while the parametric yield moves).
-    res0 = estimate_yield(scenario, seed=verify_seed, n_engines=n_verify)
-    fun = functional_factor(res0)
-    f_fun = 1.0 if fun is None else fun.value
-    n_batches = pick_batches(n_per_step, None)
-    f32 = jnp.float32
-    prices = jax.tree_util.tree_map(lambda x: jnp.asarray(x, f32), scenario.cost)
-    items0 = sum(item_cost(table[k][0], table[k][1], v0[k], v0[k]) for k in free)
-
-    def process_usd(design):
-        """Process cost change of the free items, US$ per engine."""
-        vals = to_values(design)
-        return sum(item_cost(table[k][0], table[k][1], vals[k], v0[k]) for k in free) - items0
-
-    def switch_usd(design, y_par):
-        return cpo_capex_usd(
-            engine_yield=y_par * f_fun,
-            cost=prices,
-            engines_per_switch=n_sw,
-            engine_extra_usd=process_usd(design),
-        )
-
-    mean0, std0 = jnp.zeros(dim, f32), jnp.ones(dim, f32)
-    zero = jnp.zeros((), f32)
-    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=cosine_alpha))
-    key, _ = resolve_key(None, seed)
-    traces = [0]
-
-    def step(state, s):
-        traces[0] += 1
-        design, opt_state = state
-        pf, grads, info = failure_grad_core(
-            limit_state,
-            mean0,
-            std0,
-            design,
-            jax.random.fold_in(key, s),
-            mean0,  # no importance-sampling shift
-            jnp.ones((), f32),
-            jnp.asarray(0.05, f32),
-            zero,
-            n=n_per_step,
-            method="smooth",
-            auto_tau=True,
-            combine="product",
-            n_batches=n_batches,
-        )
-        y_par = 1.0 - pf
-        usd, (g_design, g_y) = jax.value_and_grad(switch_usd, argnums=(0, 1))(design, y_par)
-        # dC/dθ = ∂C/∂θ + ∂C/∂y · dy/dθ, dy/dθ = −∂Pf/∂θ (smoothed pathwise)
-        grad = jax.tree_util.tree_map(lambda a, b: a - g_y * b, g_design, grads["design"])
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts and floats
-            updates, opt_state = optimizer.update(grad, opt_state, design)
-        design = optax.apply_updates(design, updates)
-        out = (y_par * f_fun, info.pf_se, usd, process_usd(state[0]), info.n_invalid)
-        return (design, opt_state), out
-
-    design0 = {
-        k: jnp.asarray(math.log(v0[k]) if table[k][0] == "inverse" else 0.0, f32) for k in free
-    }
-    with jax.numpy_dtype_promotion("standard"):
-        state = (design0, optimizer.init(design0))
-    step = jax.jit(step)
-    outs = []
-    for s in range(steps):
-        state, out = step(state, jnp.asarray(s, jnp.int32))
-        outs.append(out)
-    outs = jax.device_get(outs)
-    names = ("yield", "pf_se", "cost_per_good_switch", "process_usd", "n_invalid")
-    hist = {k: np.asarray([o[i] for o in outs]) for i, k in enumerate(names)}
-    n_inv = hist.pop("n_invalid")
-    if np.any(n_inv > 0):
-        raise InvalidModelOutput(
-            f"limit_state returned NaN/inf for {int(n_inv.sum())} samples during "
-            f"optimisation (first at step {int(np.argmax(n_inv > 0))})"
-        )
-    design = state[0]
-    after = {k: float(v) for k, v in to_values(design).items()}
-    delta = sum(item_cost(table[k][0], table[k][1], after[k], v0[k]) for k in free) - items0
-    engine_usd = max(0.0, scenario.cost.engine_usd + float(delta))
-    sc_opt = scenario.replace({**after, "cost.engine_usd": engine_usd})
-    res1 = estimate_yield(sc_opt, seed=verify_seed, n_engines=n_verify)
-    before = _switch_point(scenario, res0, engine_power_w(scenario, seed=verify_seed))
-    verified = _switch_point(sc_opt, res1, engine_power_w(sc_opt, seed=verify_seed))
-    rows = []
-    for k in free:
-        kind, c = table[k]
-        rows.append(
-            {
-                "key": k,
-                "before": v0[k],
-                "after": after[k],
-                "cost_kind": kind,
-                "coef": c,
-                "cost_before": float(item_cost(kind, c, v0[k], v0[k])),
-                "cost_after": float(item_cost(kind, c, after[k], v0[k])),
-            }
-        )
-    y1, what = cost_engine_yield(res1)
-    switch_cost = {
-        "failure_policy": scenario.cost.failure_policy,
-        "engines_per_switch": n_sw,
-        "yield_entering_cost": what,
-        "functional_factor": None if fun is None else fun.to_dict(),
-        "before": before,
-        "after": verified,
-        "process_usd_per_engine": float(delta),
-        "lowered": verified["ci_usd"][1] < before["ci_usd"][0],
-    }
-    return ProcessOptResult(
-        level="engine",
-        target_yield=math.nan,
-        scenario=sc_opt,
-        rows=rows,
-        cost_before=sum(r["cost_before"] for r in rows),
-        cost_after=sum(r["cost_after"] for r in rows),
-        verification=y1,
-        n_verify=res1.n_engines,
-        history={k: v.tolist() for k, v in hist.items()},
-        n_compiles=traces[0],
-        objective="cost-per-good-switch",
-        switch_cost=switch_cost,
     )
