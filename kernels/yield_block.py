@@ -1,0 +1,627 @@
+"""The crude Monte Carlo yield block as one fused Pallas kernel (docs/kernels.md).
+
+One program of the kernel takes ``tile`` engines of one block of :data:`cpojax.rng.BLOCK`
+engines and, without touching memory between the steps:
+
+1. draws their standard normals in-kernel with the ``"counter"`` generator of
+   :mod:`cpojax.rng` (Threefry-2x32-20 on uint32 words, inverse-CDF normals: the same
+   functions, :func:`cpojax.rng.threefry2x32` and :func:`cpojax.rng.normals_from_bits`,
+   on the same counters, so bit-identical to ``rng.block_normals(generator="counter")``);
+2. builds the hierarchy (wafer, die, lane, laser → :class:`~cpojax.physics.link.Deviations`)
+   from static column indices of :func:`cpojax.variation.layout` — the same arithmetic as
+   :mod:`cpojax.variation`, with the per-lane and per-laser columns addressed by a lane
+   index instead of a gather;
+3. evaluates every lane at every corner through the fast formulation of the limit states
+   (:mod:`cpojax.physics.limits`: ``limit_front``/``lock_shift``/``limit_back``, or
+   ``lane_limits``; elementwise on the tile), with the engine-level thermal crosstalk
+   (I + C)·q = s solved as a matrix–vector product with (I + C)⁻¹ computed outside;
+4. evaluates the engine's die-only probe lane (wafer + die deviations only);
+5. reduces to integer counters per program (:data:`COUNTERS`).
+
+The tile is laid out [lanes, engines]: lanes on the first axis (static, ``L`` of the
+scenario), engines on the second. Everything is elementwise, a broadcast, an iota or a
+reduction over one axis — no gathers, no value slicing, no scatters — which is what the
+Triton (GPU) lowering of Pallas accepts. Scalars (key words, block number, scenario
+values) come in through small input refs and are read by static index.
+
+Counters, per program: ``lane_fail``, ``state_fail[K]``, ``thermal_red_fail``,
+``invalid``, ``invalid_state[K]``, ``invalid_probe``, ``engine_fail``,
+``nfail_hist[L + 1]``, ``prefix_fail[L]``, ``die_fail_engines``: the counters of
+:func:`cpojax.yields._block_fn` that decide the yields and the failure modes. The
+histograms of g and the attribution sums are not computed here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from cpojax.kernels.special import ndtri, normals_from_bits
+from jax.experimental import pallas as pl
+from jax.extend import core as jcore
+from jax.scipy.special import ndtr
+
+from cpojax import rng, variation
+from cpojax.estimators.stats import norm_cdf
+from cpojax.physics import fiber_array, thermal
+from cpojax.physics import limits as fast
+from cpojax.physics.link import Deviations
+from cpojax.scenario import Scenario
+
+__all__ = ["COUNTERS", "block_counts", "counter_layout", "default_tile"]
+
+#: Threefry rows of :func:`cpojax.rng.counter_normals`: one counter per pair of columns.
+_THERMAL = 1  # column of the thermal limit state (cpojax.model.LIMIT_NAMES order)
+
+
+_SCALAR = frozenset(
+    {"lane_fail", "thermal_red_fail", "invalid", "invalid_probe", "engine_fail", "die_fail_engines"}
+)
+
+
+def counter_layout(lanes: int, k: int = 4) -> tuple[tuple[str, int], ...]:
+    """(name, length) of each counter in the kernel's output vector, in order."""
+    return (
+        ("lane_fail", 1),
+        ("state_fail", k),
+        ("thermal_red_fail", 1),
+        ("invalid", 1),
+        ("invalid_state", k),
+        ("invalid_probe", 1),
+        ("engine_fail", 1),
+        ("nfail_hist", lanes + 1),
+        ("prefix_fail", lanes),
+        ("die_fail_engines", 1),
+    )
+
+
+#: Names of the counters the kernel returns (a subset of the XLA block's counters).
+COUNTERS: tuple[str, ...] = tuple(n for n, _ in counter_layout(1))
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def default_tile(interpret: bool) -> int:
+    """Engines per program: a whole block in interpret mode (one vectorised body per block
+    on the CPU), 256 on a GPU (8 lanes × 256 engines = 2048 lanes per program)."""
+    return rng.BLOCK if interpret else 256
+
+
+# --------------------------------------------------------------------------- static plan
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything static about a scenario's kernel (hashable: the kernel cache key)."""
+
+    treedef: object
+    n_params: int
+    lanes: int
+    lanes_per_laser: int
+    n_shared: int
+    n_lane: int
+    n_laser: int
+    engine_dim: int
+    variables: tuple[str, ...]
+    fields: tuple[str, ...]
+    var_of_field: tuple[str, ...]
+    shared_col: tuple[int, ...]
+    own_col: tuple[int, ...]
+    var_of_shared: tuple[str, ...]
+    var_of_own: tuple[str, ...]
+    trunc: tuple[tuple[str, float], ...]  # truncate_sigma per variable (static)
+    chol: tuple  # (wafer, die, lane, laser): (cols, matrix as nested tuples) or None
+    system: object
+    fiber_map: str | None
+    spare_lanes: int
+
+
+def _chol_static(entries, pairs):
+    if not entries:
+        return None
+    names, cols = variation._single_columns(pairs)
+    m = variation._cholesky(entries, names)
+    return (tuple(cols), tuple(tuple(float(x) for x in row) for row in m))
+
+
+def _plan(scenario: Scenario) -> _Plan:
+    leaves, treedef = jax.tree_util.tree_flatten(scenario)
+    for x in leaves:
+        if not isinstance(x, float | int | np.floating | np.integer) and np.ndim(x) != 0:
+            raise ValueError("the Pallas yield kernel needs a scenario of scalar values")
+    lay = variation.layout(scenario)
+    fields, var_f, shared_col, own_col, var_s, var_o = variation._plan(lay)
+    names = [v.name for v in variation.VARIABLES]
+    corr = scenario.correlation
+    lane_e = laser_e = ()
+    if corr.lane:
+        lane_names, _ = variation._single_columns(lay.lane)
+        laser_names, _ = variation._single_columns(lay.laser)
+        lane_e = tuple(e for e in corr.lane if e[0] in lane_names and e[1] in lane_names)
+        laser_e = tuple(e for e in corr.lane if e[0] in laser_names and e[1] in laser_names)
+        if len(lane_e) + len(laser_e) != len(corr.lane):
+            raise ValueError("correlation.lane mixes a per-lane and a per-laser variable")
+    return _Plan(
+        treedef=treedef,
+        n_params=len(leaves),
+        lanes=lay.lanes,
+        lanes_per_laser=lay.lanes_per_laser,
+        n_shared=lay.n_shared,
+        n_lane=len(lay.lane),
+        n_laser=len(lay.laser),
+        engine_dim=lay.engine_dim,
+        variables=lay.variables,
+        fields=tuple(fields),
+        var_of_field=tuple(names[i] for i in var_f),
+        shared_col=tuple(int(i) for i in shared_col),
+        own_col=tuple(int(i) for i in own_col),
+        var_of_shared=tuple(names[i] for i in var_s),
+        var_of_own=tuple(names[i] for i in var_o),
+        trunc=tuple((n, float(getattr(scenario.spread, n).truncate_sigma)) for n in lay.variables),
+        chol=(
+            _chol_static(corr.wafer, lay.shared),
+            _chol_static(corr.die, lay.shared),
+            _chol_static(lane_e, lay.lane),
+            _chol_static(laser_e, lay.laser),
+        ),
+        system=scenario.system,
+        fiber_map=lay.fiber_map,
+        spare_lanes=int(scenario.system.spare_lanes),
+    )
+
+
+# --------------------------------------------------------------------------- kernel pieces
+def _columns(k0, k1, b, row, base, count: int, n_pairs: int, parity_static):
+    """uint32 words of columns base … base + count − 1 of the counter stream.
+
+    ``base`` is a uint32 array (per lane) or int; ``row`` uint32[1, T]. Column c of row r
+    is word (c mod 2) of threefry(k, (b, r·n_pairs + c // 2)) (:func:`rng.counter_normals`).
+    Each threefry call serves two consecutive columns; where the parity of ``base`` is not
+    static, each column picks its word with a select.
+    """
+    half = (base >> 1) if not isinstance(base, int) else base // 2
+    n_calls = (count + 1) // 2 if parity_static == 0 else count // 2 + 1
+    words = []
+    for h in range(n_calls):
+        pair = row * jnp.uint32(n_pairs) + (
+            half + h if isinstance(half, int) else half + jnp.uint32(h)
+        )
+        pair = jnp.asarray(pair, jnp.uint32)
+        w0, w1 = rng.threefry2x32(k0, k1, jnp.broadcast_to(b, pair.shape), pair)
+        words += [w0, w1]
+    if parity_static == 0:
+        return words[:count]
+    if parity_static == 1:
+        return words[1 : count + 1]
+    odd = (base & jnp.uint32(1)) == jnp.uint32(1)
+    return [jnp.where(odd, words[j + 1], words[j]) for j in range(count)]
+
+
+def _parity(bases: np.ndarray) -> int | None:
+    p = set((np.asarray(bases) % 2).tolist())
+    return p.pop() if len(p) == 1 else None
+
+
+def _correlate(cols: list, chol):
+    """Columns ``cols[i]`` mixed by a static lower Cholesky factor (variation._correlate)."""
+    if chol is None:
+        return cols
+    idx, m = chol
+    sub = [cols[i] for i in idx]
+    out = list(cols)
+    for a, i in enumerate(idx):
+        acc = None
+        for b_, x in enumerate(sub):
+            t = jnp.asarray(m[a][b_], x.dtype) * x
+            acc = t if acc is None else acc + t
+        out[i] = acc
+    return out
+
+
+def _truncate(cols: list, ks: Sequence[float], dtype):
+    """variation._truncate_cols, column by column."""
+    out = []
+    for x, k in zip(cols, ks, strict=True):
+        if k > 0:
+            lo = norm_cdf(-float(k))
+            p = jnp.asarray(lo, dtype) + ndtr(x) * jnp.asarray(1.0 - 2.0 * lo, dtype)
+            x = ndtri(p).astype(dtype)
+        out.append(x)
+    return out
+
+
+def _deviations(plan: _Plan, sc: Scenario, w, d, lane_c, laser_c, dtype, shape) -> Deviations:
+    """variation._build on column lists (w, d: [1, T]; lane_c, laser_c: [L or 1, T])."""
+    w = _correlate(w, plan.chol[0])
+    d = _correlate(d, plan.chol[1])
+    lane_c = _correlate(lane_c, plan.chol[2])
+    laser_c = _correlate(laser_c, plan.chol[3])
+    own = lane_c + laser_c
+    ks = dict(plan.trunc)
+    w = _truncate(w, [ks[v] for v in plan.var_of_shared], dtype)
+    d = _truncate(d, [ks[v] for v in plan.var_of_shared], dtype)
+    own = _truncate(own, [ks[v] for v in plan.var_of_own], dtype)
+
+    def sig(v, level):
+        return jnp.asarray(getattr(getattr(sc.spread, v), level), dtype)
+
+    shared = [
+        sig(v, "wafer") * w[i] + sig(v, "die") * d[i] for i, v in enumerate(plan.var_of_shared)
+    ]
+    out = {}
+    for f, v, sc_i, oc_i in zip(
+        plan.fields, plan.var_of_field, plan.shared_col, plan.own_col, strict=True
+    ):
+        out[f] = jnp.broadcast_to(shared[sc_i] + sig(v, "lane") * own[oc_i], shape)
+    zero = jnp.zeros(shape, dtype)
+    return Deviations(**{f.name: out.get(f.name, zero) for f in dataclasses.fields(Deviations)})
+
+
+def _rigid(plan: _Plan, sc: Scenario, dev: Deviations, arms, dtype) -> Deviations:
+    """variation._rigid_array with the lever arms as [L, 1] columns."""
+    if plan.fiber_map is None:
+        return dev
+    pitch = jnp.asarray(sc.design.fiber_array.pitch_um, dtype)
+    upd = {}
+    for (ox, gap), arm in zip(
+        (
+            ("offset_out_y_um", "gap_out_um"),
+            ("offset_rx_y_um", "gap_rx_um"),
+            ("offset_in_y_um", "gap_in_um"),
+        ),
+        arms,
+        strict=True,
+    ):
+        dy, dz = fiber_array.rigid_body_shift_um(
+            x_um=arm * pitch, roll_mrad=dev.array_roll_mrad, yaw_mrad=dev.tilt_x_mrad
+        )
+        upd[ox] = getattr(dev, ox) + dy
+        upd[gap] = getattr(dev, gap) + dz
+    return dataclasses.replace(dev, **upd)
+
+
+def _isum(x):
+    return jnp.sum(x.astype(jnp.int32), dtype=jnp.int32)
+
+
+def _tile_counts(plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int):
+    """Counter vector int32[1, n_out] of the engines ``row`` (uint32[1, T]) of block b.
+
+    ``params``: the scenario's leaves (scalars); ``table``: [L, 1] columns (lane position,
+    lever arms tx, rx, laser-in); ``minv_cols``: column j of (I + C)⁻¹ as [L, 1] (or ()).
+    """
+    L, t = plan.lanes, row.shape[-1]
+    shape = (L, t)
+    sc = jax.tree_util.tree_unflatten(plan.treedef, params)
+    sy = plan.system
+    s, p, q = plan.n_shared, plan.n_lane, plan.n_laser
+    n_pairs = (plan.engine_dim + 1) // 2
+    lane_i = jax.lax.broadcasted_iota(jnp.uint32, (L, 1), 0)
+
+    def normals(words):
+        return [normals_from_bits(x).astype(dtype) for x in words]
+
+    shared = normals(_columns(k0, k1, b, row, 0, 2 * s, n_pairs, 0))
+    w, d = shared[:s], shared[s:]
+    lane_base = np.arange(L) * p + 2 * s
+    lane_c = normals(
+        _columns(
+            k0,
+            k1,
+            b,
+            row,
+            jnp.uint32(2 * s) + lane_i * jnp.uint32(p),
+            p,
+            n_pairs,
+            _parity(lane_base),
+        )
+    )
+    laser_base = 2 * s + L * p + (np.arange(L) // plan.lanes_per_laser) * q
+    laser_c = normals(
+        _columns(
+            k0,
+            k1,
+            b,
+            row,
+            jnp.uint32(2 * s + L * p)
+            + (lane_i // jnp.uint32(plan.lanes_per_laser)) * jnp.uint32(q),
+            q,
+            n_pairs,
+            _parity(laser_base),
+        )
+    )
+    dev = _deviations(plan, sc, w, d, lane_c, laser_c, dtype, shape)
+    pos, arms = table[0], table[1:4]
+    dev = _rigid(plan, sc, dev, arms, dtype)
+
+    kw = dict(system=sy, window=sc.window, limits=sc.limits)
+    if sy.thermal_coupling:
+        front = fast.limit_front(
+            design=sc.design, dev=dev, dtype=dtype, lane_position=jnp.broadcast_to(pos, shape), **kw
+        )
+        neigh = []
+        for s_k in fast.lock_shift(front):
+            # q = (I + C)⁻¹ s along the lane axis: row j of s by a one-hot reduction.
+            qk = None
+            for j, col in enumerate(minv_cols):
+                s_j = jnp.sum(jnp.where(lane_i == jnp.uint32(j), s_k, 0.0), axis=0, keepdims=True)
+                term = col * s_j
+                qk = term if qk is None else qk + term
+            neigh.append(s_k - qk)
+        lim = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), sc.limits)
+        g, red = fast.limit_back(front, system=sy, limits=lim, neighbour_shift_nm=tuple(neigh))
+    else:
+        g, red = fast.lane_limits(design=sc.design, dev=dev, dtype=dtype, **kw)
+
+    # die-only probe: the engine's wafer + die deviations, lane and laser normals at zero
+    zeros1 = jnp.zeros((1, t), dtype)
+    dev_die = _deviations(plan, sc, w, d, [zeros1] * p, [zeros1] * q, dtype, (1, t))
+    g_die, _ = fast.lane_limits(design=sc.design, dev=dev_die, dtype=dtype, **kw)
+
+    fail_k = [x < 0 for x in g]
+    finite_k = [jnp.isfinite(x) for x in g]
+    finite = functools.reduce(jnp.logical_and, finite_k)
+    lane_fail = functools.reduce(jnp.logical_or, fail_k) | ~finite  # [L, T]
+    nf = jnp.sum(lane_fail.astype(jnp.int32), axis=0, keepdims=True, dtype=jnp.int32)  # [1, T]
+    eng_fail = nf > plan.spare_lanes
+    first = jnp.min(
+        jnp.where(lane_fail, lane_i.astype(jnp.int32), jnp.int32(L)), axis=0, keepdims=True
+    )
+    die_fail = functools.reduce(jnp.logical_or, [x < 0 for x in g_die])
+    die_finite = functools.reduce(jnp.logical_and, [jnp.isfinite(x) for x in g_die])
+
+    vals = [_isum(lane_fail)]
+    vals += [_isum(f) for f in fail_k]
+    vals.append(_isum(fail_k[_THERMAL] & (red > 0.5)))
+    vals.append(_isum(~finite))
+    vals += [_isum(~f) for f in finite_k]
+    vals.append(_isum(~die_finite))
+    vals.append(_isum(eng_fail))
+    vals += [_isum(nf == k) for k in range(L + 1)]
+    vals += [_isum(first <= k) for k in range(L)]
+    vals.append(_isum(die_fail & eng_fail))
+    slot = jax.lax.broadcasted_iota(jnp.int32, (1, n_out), 1)
+    out = jnp.zeros((1, n_out), jnp.int32)
+    for i, v in enumerate(vals):
+        out = out + jnp.where(slot == i, v, jnp.int32(0))
+    return out
+
+
+# --------------------------------------------------------------------------- hoisting
+# The kernel body is traced once to a jaxpr; every equation whose inputs are all
+# scenario values (or literals) and whose outputs are all scalars is *hoisted*: evaluated
+# once per call by XLA outside the kernel (unit conversions of design values, the
+# receiver's Q for the BER target, ...), its scalar results passed in as inputs. The rest
+# is staged into the kernel. Besides saving work per program, this keeps out of the
+# kernel the scalar code of cpojax.physics that a kernel cannot hold (e.g. ``ndtri`` on a
+# scalar BER, which evaluates polynomials from captured coefficient arrays).
+
+
+def _read(env, v):
+    return v.val if isinstance(v, jcore.Literal) else env[v]
+
+
+def _eval_eqn(eqn, invals):
+    with eqn.ctx.manager:
+        out = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(eqn.params))
+    return out if eqn.primitive.multiple_results else [out]
+
+
+def _is_scalar(v) -> bool:
+    return getattr(v.aval, "shape", None) == ()
+
+
+def _split_jaxpr(closed, n_params: int):
+    """(hoisted eqns, staged eqns, residual vars) of a body jaxpr whose first n_params
+    inputs are the scenario values."""
+    jaxpr = closed.jaxpr
+    known = set(jaxpr.invars[:n_params]) | set(jaxpr.constvars)
+    hoisted, staged = [], []
+    for eqn in jaxpr.eqns:
+        ins = [v for v in eqn.invars if not isinstance(v, jcore.Literal)]
+        if (
+            all(v in known for v in ins)
+            and all(_is_scalar(v) for v in eqn.outvars)
+            and not eqn.effects
+        ):
+            hoisted.append(eqn)
+            known.update(eqn.outvars)
+        else:
+            staged.append(eqn)
+    produced = {v for e in hoisted for v in e.outvars}
+    needed = []
+    for eqn in staged:
+        for v in eqn.invars:
+            if not isinstance(v, jcore.Literal) and v in produced and v not in needed:
+                needed.append(v)
+    for v in jaxpr.outvars:
+        if not isinstance(v, jcore.Literal) and v in produced and v not in needed:
+            needed.append(v)
+    constvars, param_vars = set(jaxpr.constvars), set(jaxpr.invars[:n_params])
+    params_used = []  # scenario values used by staged code are residuals too
+    for eqn in staged:
+        for v in eqn.invars:
+            if isinstance(v, jcore.Literal):
+                continue
+            if v in constvars and not _is_scalar(v):
+                raise ValueError(f"kernel body uses a non-scalar constant {v.aval}")
+            if v in param_vars and v not in params_used:
+                params_used.append(v)
+    return hoisted, staged, needed + params_used
+
+
+def _res_dtype(dt) -> str:
+    """Residuals travel as one vector per dtype (bools as int32)."""
+    return "int32" if jnp.dtype(dt) == jnp.bool_ else jnp.dtype(dt).name
+
+
+# --------------------------------------------------------------------------- pallas_call
+def _n_counters(lanes: int) -> int:
+    return sum(n for _, n in counter_layout(lanes))
+
+
+@functools.lru_cache(maxsize=32)
+def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: bool):
+    """Jitted ``(words u32[4], params f[NP], table f[4, L, 1], minv f[L, L, 1]) ->
+    per-block counters int32[n_blocks, n_counters]``."""
+    dtype = jnp.dtype(dtype_name)
+    L = plan.lanes
+    if tile < 1 or rng.BLOCK % tile:
+        raise ValueError(f"tile must divide BLOCK={rng.BLOCK}, got {tile}")
+    n_tiles = rng.BLOCK // tile
+    n_cnt = _n_counters(L)
+    n_out = _pow2(n_cnt)
+    coupled = bool(plan.system.thermal_coupling)
+    n_minv = L if coupled else 0
+
+    def body(params, k0, k1, b, row, table, minv_cols):
+        return _tile_counts(plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out)
+
+    sds = jax.ShapeDtypeStruct
+    col = sds((L, 1), dtype)
+    closed = jax.make_jaxpr(body)(
+        [sds((), dtype)] * plan.n_params,
+        sds((), jnp.uint32),
+        sds((), jnp.uint32),
+        sds((), jnp.uint32),
+        sds((1, tile), jnp.uint32),
+        [col] * 4,
+        [col] * n_minv,
+    )
+    jaxpr = closed.jaxpr
+    hoisted, staged, residuals = _split_jaxpr(closed, plan.n_params)
+    consts = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+    groups: dict[str, list] = {}
+    for v in residuals:
+        groups.setdefault(_res_dtype(v.aval.dtype), []).append(v)
+    group_names = sorted(groups)
+    slot = {v: (g, i) for g in group_names for i, v in enumerate(groups[g])}
+
+    def hoist(params):
+        env = dict(consts)
+        env.update(zip(jaxpr.invars[: plan.n_params], params, strict=True))
+        for eqn in hoisted:
+            outs = _eval_eqn(eqn, [_read(env, v) for v in eqn.invars])
+            env.update(zip(eqn.outvars, outs, strict=True))
+        vecs = []
+        for g in group_names:
+            xs = [jnp.asarray(env[v]).astype(g) for v in groups[g]]
+            xs += [jnp.zeros((), g)] * (_pow2(len(xs)) - len(xs))
+            vecs.append(jnp.stack(xs))
+        return vecs
+
+    n_res = len(group_names)
+
+    def kernel(words_ref, table_ref, minv_ref, *refs):
+        res_refs, out_ref = refs[:n_res], refs[n_res]
+        i, t = pl.program_id(0), pl.program_id(1)
+        k0, k1 = words_ref[0], words_ref[1]
+        b = words_ref[2] + i.astype(jnp.uint32)
+        row0 = t.astype(jnp.uint32) * jnp.uint32(tile)
+        row = row0 + jax.lax.broadcasted_iota(jnp.uint32, (1, tile), 1)
+        env = {v: c for v, c in consts.items() if np.ndim(c) == 0}
+        for v, (g, j) in slot.items():
+            x = res_refs[group_names.index(g)][j]
+            env[v] = (x != 0) if v.aval.dtype == jnp.bool_ else x
+        ins = jaxpr.invars[plan.n_params :]
+        vals = [k0, k1, b, row, *[table_ref[j] for j in range(4)]]
+        vals += [minv_ref[j] for j in range(n_minv)]
+        env.update(zip(ins, vals, strict=True))
+        for eqn in staged:
+            outs = _eval_eqn(eqn, [_read(env, v) for v in eqn.invars])
+            env.update(zip(eqn.outvars, outs, strict=True))
+        out_ref[...] = _read(env, jaxpr.outvars[0])
+
+    def full(shape):
+        return pl.BlockSpec(shape, lambda i, t, n=len(shape): (0,) * n)
+
+    res_specs = [full((_pow2(len(groups[g])),)) for g in group_names]
+    call = pl.pallas_call(
+        kernel,
+        out_shape=jax.ShapeDtypeStruct((n_blocks * n_tiles, n_out), jnp.int32),
+        grid=(n_blocks, n_tiles),
+        in_specs=[full((4,)), full((4, L, 1)), full((L, L, 1)), *res_specs],
+        out_specs=pl.BlockSpec((1, n_out), lambda i, t: (i * n_tiles + t, 0)),
+        interpret=interpret,
+        name="cpojax_yield_block",
+    )
+
+    @jax.jit
+    def run(words, params, table, minv):
+        res = hoist([params[j] for j in range(plan.n_params)])
+        out = call(words, table, minv, *res)
+        return jnp.sum(out.reshape(n_blocks, n_tiles, n_out), axis=1, dtype=jnp.int32)[:, :n_cnt]
+
+    run.n_hoisted, run.n_staged, run.n_residuals = len(hoisted), len(staged), len(residuals)
+    return run
+
+
+def _inputs(plan: _Plan, scenario: Scenario, dtype):
+    """(params f[NP], table f[4, L, 1], minv f[L, L, 1]) for the kernel."""
+    leaves = jax.tree_util.tree_leaves(scenario)
+    n_par = _pow2(plan.n_params)
+    params = jnp.concatenate(
+        [
+            jnp.stack([jnp.asarray(x, dtype) for x in leaves]),
+            jnp.zeros((n_par - len(leaves),), dtype),
+        ]
+    )
+    L = plan.lanes
+    pos = thermal.lane_positions(L)
+    if plan.fiber_map is not None:
+        arms = fiber_array.slot_offsets(L, plan.lanes_per_laser, plan.fiber_map)
+    else:
+        arms = (np.zeros(L),) * 3
+    table = jnp.asarray(np.stack([pos, *arms])[..., None], dtype)
+    if plan.system.thermal_coupling:
+        th = scenario.design.thermal
+        c1 = jnp.asarray(th.crosstalk_nn, dtype)
+        c2 = jnp.asarray(th.crosstalk_nnn, dtype)
+        minv = jnp.linalg.inv(thermal.coupling_matrix(L, c1, c2))  # as thermal.coupled_shifts_nm
+        minv = minv.T[..., None]  # minv[j] = column j, [L, 1]
+    else:
+        minv = jnp.zeros((L, L, 1), dtype)
+    return params, table, minv
+
+
+def block_counts(
+    scenario: Scenario,
+    key,
+    start_block: int,
+    n_blocks: int,
+    *,
+    dtype=jnp.float32,
+    interpret: bool = False,
+    tile: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-block counters of blocks ``start_block … start_block + n_blocks − 1`` from the
+    fused kernel, as {name: int32[n_blocks, ...]} (names: :data:`COUNTERS`).
+
+    Args:
+      scenario: the scenario (scalar values).
+      key: the run's root ``jax.random`` key (the ``"counter"`` generator's key).
+      start_block, n_blocks: the blocks (each :data:`cpojax.rng.BLOCK` engines).
+      dtype: float dtype of the physics (the normals are float32, cast to it).
+      interpret: run the kernel in Pallas interpret mode (CPU; slow, for tests).
+      tile: engines per program (divides BLOCK); default :func:`default_tile`.
+    """
+    plan = _plan(scenario)
+    tile = default_tile(interpret) if tile is None else int(tile)
+    run = _call(plan, jnp.dtype(dtype).name, int(n_blocks), tile, bool(interpret))
+    k0, k1 = rng.key_words(key)
+    words = jnp.stack([k0, k1, jnp.uint32(start_block), jnp.uint32(0)])
+    out = run(words, *_inputs(plan, scenario, jnp.dtype(dtype)))
+    return split_counters(np.asarray(out), plan.lanes)
+
+
+def split_counters(vec: np.ndarray, lanes: int) -> dict[str, np.ndarray]:
+    """{name: counts} from counter vectors [..., n_counters] (scalars for length-1 counters)."""
+    out, i = {}, 0
+    for name, n in counter_layout(lanes):
+        out[name] = vec[..., i] if name in _SCALAR else vec[..., i : i + n]
+        i += n
+    return out
