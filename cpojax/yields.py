@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax import model, rng, variation
+from cpojax import kernels, model, rng, variation
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson
 from cpojax.estimators.streaming import stream_counts
@@ -93,6 +93,11 @@ class YieldResult:
       functional: defect-limited and assembly yield factors of one engine
         (:func:`cpojax.physics.functional.engine_functional_yield`; empty when
         ``system.functional_yield`` is off).
+      implementation: what computed the counters: ``"xla"`` (everything above), or
+        ``"pallas"`` / ``"pallas-interpret"`` (the fused kernel of :mod:`cpojax.kernels`:
+        yields, failure modes, thermal edges, die-level share, yield vs lanes; it does not
+        compute the attribution sums or the histograms of g, so ``attribution`` and
+        ``histograms`` are empty and their counters absent from ``counts``).
       engine_total, switch_total: parametric × functional yield (the functional factor
         is a model input, so the interval is the parametric one times it); None when
         ``system.functional_yield`` is off.
@@ -119,6 +124,7 @@ class YieldResult:
     functional: dict[str, float] = dataclasses.field(default_factory=dict)
     engine_total: LevelYield | None = None
     switch_total: LevelYield | None = None
+    implementation: str = "xla"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (the `cpojax yield --json` object)."""
@@ -142,6 +148,8 @@ class YieldResult:
             "functional": self.functional,
             "engine_total": None if self.engine_total is None else self.engine_total.to_dict(),
             "switch_total": None if self.switch_total is None else self.switch_total.to_dict(),
+            # only when the kernel computed the counters (the XLA path's JSON is unchanged)
+            **({} if self.implementation == "xla" else {"implementation": self.implementation}),
         }
 
 
@@ -346,7 +354,7 @@ def invalid_message(scenario: Scenario, totals: dict, n_lanes: int) -> str:
     msg = f"the lane model returned NaN/inf for {n_bad} of {n_lanes} lanes"
     if which:
         msg += f" (limit states: {which})"
-    if n_bad:
+    if n_bad and "z2_invalid" in totals:
         z2 = _combine(totals["z2_invalid"]) / _FIXED / n_bad - 1.0
         names = list(variation.active_variables(scenario))
         top = sorted(zip(names, z2, strict=True), key=lambda t: -t[1])[:3]
@@ -359,7 +367,14 @@ def invalid_message(scenario: Scenario, totals: dict, n_lanes: int) -> str:
     return msg + ". Check the scenario for values that break the physics."
 
 
-def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) -> YieldResult:
+def _finish(
+    scenario: Scenario,
+    totals: dict,
+    n_blocks: int,
+    seed,
+    wall: float,
+    implementation: str = "xla",
+) -> YieldResult:
     lanes = scenario.system.lanes_per_engine
     n_eng = n_blocks * rng.BLOCK
     n_lanes = n_eng * lanes
@@ -380,10 +395,13 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
     }
     lane_frac = {name: float(state[j]) / n_lanes for j, name in enumerate(model.LIMIT_NAMES)}
     names = list(variation.active_variables(scenario))
-    z2 = _combine(totals["z2_fail"]) / _FIXED
-    z1 = _combine(totals["z1_fail"]) / _FIXED
-    z2s = _combine(totals["z2_state"]) / _FIXED
     attribution = {}
+    if "z2_fail" not in totals:  # counters of the Pallas kernel: no attribution sums
+        names = []
+    else:
+        z2 = _combine(totals["z2_fail"]) / _FIXED
+        z1 = _combine(totals["z1_fail"]) / _FIXED
+        z2s = _combine(totals["z2_state"]) / _FIXED
     for i, n in enumerate(names):
         attribution[n] = {
             "excess_z2": float(z2[i] / k_lane - 1.0) if k_lane else 0.0,
@@ -398,6 +416,8 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
     indep = [float((1 - p_lane) ** (i + 1)) for i in range(lanes)]
     hists = {}
     for ls in model.LIMIT_STATES:
+        if f"hist_{ls.name}" not in totals:  # not computed by the Pallas kernel
+            continue
         lo_, hi_, _bins = ls.hist
         hists[ls.name] = {
             "lo": lo_,
@@ -443,6 +463,7 @@ def _finish(scenario: Scenario, totals: dict, n_blocks: int, seed, wall: float) 
         functional=functional_factors,
         engine_total=engine_total,
         switch_total=switch_total,
+        implementation=implementation,
     )
 
 
@@ -459,6 +480,7 @@ def estimate_yield(
     state: dict | None = None,
     checkpoint: Callable[[dict], None] | None = None,
     devices=None,
+    implementation: str | None = None,
 ) -> YieldResult:
     """Monte Carlo yield of lanes, engines and switches, with failure breakdown.
 
@@ -479,6 +501,14 @@ def estimate_yield(
       devices: None, a device count or a list of devices to shard each chunk's
         blocks over (``chunk_blocks`` must be a multiple); results are identical
         for any device count.
+      implementation: what evaluates the blocks (docs/kernels.md): ``"xla"`` (the jnp
+        path, every counter), ``"pallas"`` (the fused kernel of :mod:`cpojax.kernels`,
+        compiled; GPU), ``"pallas-interpret"`` (the same kernel in Pallas interpret mode,
+        any backend, slow) or None (automatic: ``"pallas"`` on a GPU backend with
+        ``generator="counter"``, ``"xla"`` elsewhere). The kernel draws the ``"counter"``
+        stream and computes the yield counters only (no attribution, no histograms;
+        ``YieldResult.implementation`` says which ran); with the same seed its counts are
+        those of the XLA path. It runs on one device (``devices`` must be None).
 
     Returns:
       :class:`YieldResult`.
@@ -492,9 +522,18 @@ def estimate_yield(
         raise TypeError("progress must be callable or None")
     if checkpoint is not None and not callable(checkpoint):
         raise TypeError("checkpoint must be callable or None")
+    implementation = kernels.resolve_implementation(implementation, generator=generator)
+    if implementation != "xla" and devices is not None:
+        raise ValueError(
+            f"implementation={implementation!r} runs on one device: devices must be None, "
+            f"got {devices!r}"
+        )
     key, seed = resolve_key(key, seed)
     n_blocks = -(-n_engines // rng.BLOCK)
-    fingerprint = run_fingerprint(scenario, key, dtype, generator, n_blocks)
+    # The kernel's counters are another set than the XLA path's: a checkpoint of one
+    # cannot resume the other (the XLA path's fingerprint is unchanged).
+    fp_gen = generator if implementation == "xla" else f"{generator}|{implementation}"
+    fingerprint = run_fingerprint(scenario, key, dtype, fp_gen, n_blocks)
     fn = _block_fn(jnp.dtype(dtype).name, generator)
     start, init, elapsed = 0, None, 0.0
     if state is not None:
@@ -517,6 +556,21 @@ def estimate_yield(
         if progress is not None:
             progress(int(done) * rng.BLOCK, n_blocks * rng.BLOCK)
 
+    if implementation != "xla":
+        totals = kernels.yield_counts(
+            scenario,
+            key=key,
+            n_engines=n_blocks * rng.BLOCK,
+            dtype=dtype,
+            interpret=implementation == "pallas-interpret",
+            chunk_blocks=chunk_blocks if chunk_blocks > 1 else None,
+            start_block=start,
+            init=init,
+            progress=_progress,
+        )
+        totals = {k: v for k, v in totals.items() if k not in ("n_blocks", "wall_s")}
+        wall = elapsed + time.perf_counter() - t0
+        return _finish(scenario, totals, n_blocks, seed, wall, implementation)
     totals, _ = stream_counts(
         fn,
         key=key,

@@ -1,6 +1,130 @@
-"""Fused JAX Pallas kernels, installed as ``cpojax.kernels``.
+"""Fused JAX Pallas kernels, installed as ``cpojax.kernels`` (docs/kernels.md).
 
-None yet: the jnp path (``cpojax.physics`` + ``cpojax.rng``) is the reference and
-the only implementation. A kernel added here must match it and take its gradient
-from it through ``custom_vjp`` (docs/model.md#kernels).
+* :func:`yield_counts`: the crude Monte Carlo yield counters of a run, from the fused
+  yield-block kernel (:mod:`cpojax.kernels.yield_block`): random numbers of the
+  ``"counter"`` generator drawn in-kernel, hierarchy, lane model through
+  :mod:`cpojax.physics.limits`, per-block integer counters out. The counts are the ones
+  :func:`cpojax.yields.estimate_yield` computes with ``generator="counter"`` on the XLA
+  path (tested identical in interpret mode); histograms of g and the attribution sums are
+  not computed by the kernel.
+* :func:`resolve_implementation`: the ``implementation=`` switch of
+  :func:`cpojax.yields.estimate_yield`.
+
+The jnp path (``cpojax.physics`` + ``cpojax.rng``) is the reference. The counts are
+piecewise constant in every scenario value, so the kernel has no gradient; yield
+gradients use the XLA path (:mod:`cpojax.estimators.gradients`).
 """
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from cpojax.kernels.yield_block import COUNTERS, block_counts, default_tile
+
+from cpojax import rng
+
+__all__ = [
+    "COUNTERS",
+    "IMPLEMENTATIONS",
+    "block_counts",
+    "pallas_supported",
+    "resolve_implementation",
+    "yield_counts",
+]
+
+#: Values of ``implementation=`` (None = automatic).
+IMPLEMENTATIONS: tuple[str, ...] = ("xla", "pallas", "pallas-interpret")
+
+
+def pallas_supported(backend: str | None = None) -> bool:
+    """Whether the compiled (non-interpret) kernel can run on ``backend`` (default: JAX's
+    default backend): GPUs (Triton lowering). On the CPU only interpret mode runs."""
+    return (backend or jax.default_backend()) == "gpu"
+
+
+def resolve_implementation(implementation: str | None, *, generator: str = "counter") -> str:
+    """The implementation a call runs: ``"xla"``, ``"pallas"`` or ``"pallas-interpret"``.
+
+    ``None`` (automatic) picks ``"pallas"`` where the compiled kernel is supported
+    (a GPU backend) and the run uses the ``"counter"`` generator, the only stream the
+    kernel draws; ``"xla"`` elsewhere (on the CPU interpret mode is far slower than XLA).
+
+    Raises:
+      ValueError: an unknown value, or a Pallas implementation with another generator.
+    """
+    if implementation is None:
+        return "pallas" if pallas_supported() and generator == "counter" else "xla"
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be None or one of {IMPLEMENTATIONS}, got {implementation!r}"
+        )
+    if implementation != "xla" and generator != "counter":
+        raise ValueError(
+            f"implementation={implementation!r} draws the 'counter' random stream in-kernel: "
+            f"pass generator='counter' (got generator={generator!r})"
+        )
+    return implementation
+
+
+def yield_counts(
+    scenario,
+    *,
+    seed: int | None = 0,
+    key=None,
+    n_engines: int = 65_536,
+    dtype=jnp.float32,
+    interpret: bool = False,
+    chunk_blocks: int | None = None,
+    tile: int | None = None,
+    start_block: int = 0,
+    init: dict | None = None,
+    progress: Callable[[int, dict], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Summed yield counters of ``n_engines`` engines (rounded up to whole blocks) from the
+    fused kernel: the entry point for benchmarks.
+
+    Args:
+      scenario: the scenario.
+      seed, key: the run's key (``jax.random.key(seed)`` when ``key`` is None); the
+        numbers are those of ``generator="counter"``.
+      n_engines: engines, rounded up to whole blocks of :data:`cpojax.rng.BLOCK`.
+      dtype: float dtype of the physics.
+      interpret: Pallas interpret mode (any backend; slow, for tests).
+      chunk_blocks: blocks per kernel launch (default 1 interpreted, 64 compiled).
+      tile: engines per kernel program (default :func:`default_tile`).
+      start_block, init: resume from block ``start_block`` with the totals ``init``.
+      progress: ``progress(blocks_done, totals)`` after each launch.
+
+    Returns:
+      {counter: int64 array} summed over blocks (see :data:`COUNTERS`), plus
+      ``"n_blocks"`` (int) and ``"wall_s"`` (float, compilation included).
+    """
+    if key is None:
+        key = jax.random.key(0 if seed is None else int(seed))
+    n_blocks = -(-int(n_engines) // rng.BLOCK)
+    if chunk_blocks is None:
+        chunk_blocks = 1 if interpret else 64
+    t0 = time.perf_counter()
+    totals = None if init is None else {k: np.asarray(v, np.int64) for k, v in init.items()}
+    done = int(start_block)
+    while done < n_blocks:
+        n = min(int(chunk_blocks), n_blocks - done)
+        per_block = block_counts(
+            scenario, key, done, n, dtype=dtype, interpret=interpret, tile=tile
+        )
+        s = {k: np.asarray(v, np.int64).sum(axis=0) for k, v in per_block.items()}
+        totals = s if totals is None else {k: totals[k] + s[k] for k in s}
+        done += n
+        if progress is not None:
+            progress(done, totals)
+    out = dict(totals or {})
+    out["n_blocks"] = n_blocks
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+del default_tile
