@@ -8,10 +8,14 @@ median and [min, max] over the rounds:
 * ``pipeline``: the full crude yield evaluation — :func:`cpojax.estimate_yield` (XLA
   path, threefry normals, ``--chunk-blocks`` blocks per call) against
   ``numpy_reference.pipeline.yield_counts`` (NumPy normals → hierarchy → lane and
-  engine limit states → every counter of the yield block), same number of engines;
-  lane-samples/s = engines × lanes per engine / seconds.  With ``--pallas`` (default
-  on a GPU, off on the CPU where Pallas would run in interpret mode) and an
-  ``estimate_yield(..., implementation="pallas")``, a third column.
+  engine limit states → every counter of the yield block), same number of engines
+  unless ``--numpy-engines`` (on a GPU the NumPy side needs far fewer);
+  lane-samples/s = engines × lanes per engine / seconds; the ratio per round is of
+  the two throughputs.  With ``--pallas`` (default on a GPU, off on the CPU where
+  Pallas would run in interpret mode) and an ``estimate_yield(...,
+  implementation="pallas")``, two more columns on the kernel's "counter" random stream:
+  ``xla_counter`` (XLA path) and ``pallas`` (the fused kernel, which computes the
+  yield counters only: no attribution, no histograms).
 * ``limit_states``: the lane model alone on the same float32 deviations
   (``--lane-engines`` engines, computed once by ``cpojax.variation``): the jitted
   ``model.engine_limits`` (fast formulation, what ``engine_g`` uses),
@@ -29,7 +33,7 @@ the same (the counters are the only state carried between chunks).
 Prints ONE JSON line.
 
 Usage: python benchmarks/bench_numpy.py [--engines 131072] [--rounds 5] [--chunk-blocks 4]
-       [--lane-engines 4096] [--flat-lanes 1e6,1e8] [--pallas | --no-pallas]
+       [--numpy-engines N] [--lane-engines 4096] [--flat-lanes 1e6,1e8] [--pallas | --no-pallas]
 """
 
 from __future__ import annotations
@@ -115,9 +119,11 @@ def has_implementation() -> bool:
     return "implementation" in inspect.signature(estimate_yield).parameters
 
 
-def yield_call(sc, n_engines, chunk_blocks, implementation=None):
+def yield_call(sc, n_engines, chunk_blocks, implementation=None, generator="threefry"):
     """estimate_yield in float32 (XLA path unless `implementation` names another)."""
-    kw = {} if implementation is None else {"implementation": implementation}
+    kw = {"generator": generator}
+    if implementation is not None:
+        kw["implementation"] = implementation
 
     def call(seed):
         r = estimate_yield(
@@ -159,12 +165,16 @@ def pipeline(args, sc, out) -> None:
     lanes = sc.system.lanes_per_engine
     n_eng = -(-args.engines // rng.BLOCK) * rng.BLOCK
     cols = {"xla": yield_call(sc, n_eng, args.chunk_blocks)}
-    if args.pallas:
-        cols["pallas"] = yield_call(sc, n_eng, args.chunk_blocks, "pallas")
+    if args.pallas:  # the kernel draws the "counter" stream: XLA on that stream too
+        cols["xla_counter"] = yield_call(sc, n_eng, args.chunk_blocks, "xla", "counter")
+        cols["pallas"] = yield_call(sc, n_eng, args.chunk_blocks, "pallas", "counter")
+
+    n_np = -(-(args.numpy_engines or args.engines) // rng.BLOCK) * rng.BLOCK
+    n_of = {name: n_eng for name in cols} | {"numpy": n_np}
 
     def numpy_call(seed):
-        t = nr.yield_counts(sc, n_eng, seed=seed, dtype=np.float32, block=rng.BLOCK)
-        return 1.0 - t["engine_fail"] / n_eng
+        t = nr.yield_counts(sc, n_np, seed=seed, dtype=np.float32, block=rng.BLOCK)
+        return 1.0 - t["engine_fail"] / n_np
 
     cols["numpy"] = numpy_call
     compile_s, times, yields_ = {}, {k: [] for k in cols}, {}
@@ -184,15 +194,15 @@ def pipeline(args, sc, out) -> None:
             t0 = time.perf_counter()
             yields_[name] = call(r)
             times[name].append(time.perf_counter() - t0)
-    n_lanes = n_eng * lanes
-    res = {"n_engines": n_eng, "n_lanes_per_round": n_lanes, "chunk_blocks": args.chunk_blocks}
+    res = {"n_engines": n_eng, "n_engines_numpy": n_np, "chunk_blocks": args.chunk_blocks}
+    thr = {name: [n_of[name] * lanes / t for t in ts] for name, ts in times.items()}
     for name, ts in times.items():
-        res[f"{name}_lane_samples_per_s"] = summary([n_lanes / t for t in ts])
+        res[f"{name}_lane_samples_per_s"] = summary(thr[name])
         res[f"{name}_s"] = summary(ts)
         res[f"{name}_engine_yield_last_round"] = round(float(yields_[name]), 5)
     for name in times:
-        if name != "numpy":
-            ratio = [tn / tx for tn, tx in zip(times["numpy"], times[name], strict=True)]
+        if name != "numpy":  # per round: throughput ratio of the two adjacent timings
+            ratio = [x / n for x, n in zip(thr[name], thr["numpy"], strict=True)]
             res[f"{name}_vs_numpy"] = summary(ratio)
     res["compile_s"] = compile_s
     out["pipeline"] = res
@@ -300,6 +310,7 @@ def main() -> None:
     ap.add_argument("--engines", type=int, default=131_072)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--chunk-blocks", type=int, default=4)
+    ap.add_argument("--numpy-engines", type=int, default=None, help="default: --engines")
     ap.add_argument("--lane-engines", type=int, default=4096)
     ap.add_argument("--flat-lanes", default="1e6,1e8", help="comma list; empty: skip")
     ap.add_argument("--flat-timeout", type=float, default=900.0)
