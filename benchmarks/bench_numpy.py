@@ -281,6 +281,9 @@ def memory(args, sc, out) -> None:
         rss = [f["maxrss_mb"] for f in flat if "maxrss_mb" in f]
         if len(rss) >= 2:
             res["flat_maxrss_ratio_last_over_first"] = round(rss[-1] / rss[0], 3)
+        dev = [f["device_peak_mb"] for f in flat if "device_peak_mb" in f]
+        if len(dev) >= 2:
+            res["flat_device_peak_ratio_last_over_first"] = round(dev[-1] / dev[0], 3)
     out["memory"] = res
 
 
@@ -302,6 +305,9 @@ def child_flat(n_lanes: int, chunk_blocks: int) -> None:
         "lane_samples_per_s_incl_compile": float(f"{n_eng * lanes / wall:.3g}"),
         "engine_yield": r.engine[0],
     }
+    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+    if stats and "peak_bytes_in_use" in stats:  # accelerators: device memory peak too
+        out["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
     print(json.dumps(out))
 
 

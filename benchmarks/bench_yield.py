@@ -4,14 +4,17 @@ Stages, each streamed over the same engines with ``stream_counts`` and the same
 chunk size, each compiled once (a warm-up call) and then timed ``--repeat`` times
 (median; every timed call ends with the counts on the host, so device work is done):
 
+* ``normals``: the block's normals only (``--generator``), a checksum counted;
 * ``variation``: normals + engine deviations (the hierarchy of spreads) only;
 * ``link``: the same plus the lane link budget at every corner and the pass/fail
   counts per lane and engine (what ``yield_curve`` does per grid point);
 * ``yield``: ``estimate_yield`` itself (adds the die-only lane, z-scores for the
   attribution, histograms and the failure breakdown).
 
-No NumPy reference: the lane model (cpojax.physics.link) exists only in jax.numpy,
-and a port would duplicate it; bench_mc.py compares the streaming loop with NumPy.
+Differences of successive stages give the per-stage cost of a block (normals,
+hierarchy, lane model, the rest of estimate_yield's counters). The NumPy reference of
+the same pipeline (benchmarks/numpy_reference) and the "N× vs NumPy" ratio are in
+bench_numpy.py (interleaved rounds in one run).
 
 Prints ONE JSON line: lane-samples/s and engines/s per stage, compile seconds
 (first call minus the median timed call), device, n_engines.
@@ -38,6 +41,11 @@ from cpojax.yields import estimate_yield
 def _stage_fns(dtype, generator: str):
     """Per-block count functions fn(key, b, scenario) of the partial pipelines."""
 
+    def normals_fn(key, b, sc):
+        lay = variation.layout(sc)
+        u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
+        return {"sign": (jnp.sum(u) > 0).astype(jnp.int32)}
+
     def variation_fn(key, b, sc):
         lay = variation.layout(sc)
         u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
@@ -59,7 +67,7 @@ def _stage_fns(dtype, generator: str):
             ),
         }
 
-    return {"variation": variation_fn, "link": link_fn}
+    return {"normals": normals_fn, "variation": variation_fn, "link": link_fn}
 
 
 def _time(call, repeat: int) -> tuple[float, float]:
