@@ -10,9 +10,13 @@
 * :func:`resolve_implementation`: the ``implementation=`` switch of
   :func:`cpojax.yields.estimate_yield`.
 
+* :func:`smoothed_failure_fraction` (:mod:`cpojax.kernels.smooth`): the smoothed lane
+  failure fraction of one block, forward by the kernel, gradient by ``custom_vjp`` onto
+  the XLA path.
+
 The jnp path (``cpojax.physics`` + ``cpojax.rng``) is the reference. The counts are
-piecewise constant in every scenario value, so the kernel has no gradient; yield
-gradients use the XLA path (:mod:`cpojax.estimators.gradients`).
+piecewise constant in every scenario value, so they have no gradient; yield gradients
+use the XLA path (:mod:`cpojax.estimators.gradients`) or the smoothed fraction above.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from cpojax.kernels.smooth import smoothed_failure_fraction
 from cpojax.kernels.yield_block import COUNTERS, block_counts, default_tile
 
 from cpojax import rng
@@ -33,6 +38,7 @@ __all__ = [
     "block_counts",
     "pallas_supported",
     "resolve_implementation",
+    "smoothed_failure_fraction",
     "yield_counts",
 ]
 

@@ -284,11 +284,31 @@ def _rigid(plan: _Plan, sc: Scenario, dev: Deviations, arms, dtype) -> Deviation
     return dataclasses.replace(dev, **upd)
 
 
+def _iota(dtype, n: int, axis: int):
+    """0 … n − 1 along `axis` of a [n, 1] or [1, n] array: a 1-D iota and a broadcast (the
+    Triton lowering of Pallas takes 1-D iotas only)."""
+    shape = (n, 1) if axis == 0 else (1, n)
+    return jax.lax.broadcast_in_dim(jax.lax.iota(dtype, n), shape, (axis,))
+
+
 def _isum(x):
     return jnp.sum(x.astype(jnp.int32), dtype=jnp.int32)
 
 
-def _tile_counts(plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int):
+def smoothed_lane_failure(g, tau: float):
+    """1 − Π_k σ(g_k/τ) per lane (the ``"product"`` smoothing of
+    :mod:`cpojax.estimators.gradients`), from the tuple of limit states g; the logistic
+    as σ(x) = ½(1 + tanh(x/2)), whose derivative stays finite for |g| up to the clamp."""
+    p = None
+    for x in g:
+        s = 0.5 * (1.0 + jnp.tanh(x * (0.5 / tau)))
+        p = s if p is None else p * s
+    return 1.0 - p
+
+
+def _tile_counts(
+    plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int, tau=None
+):
     """Counter vector int32[1, n_out] of the engines ``row`` (uint32[1, T]) of block b.
 
     ``params``: the scenario's leaves (scalars); ``table``: [L, 1] columns (lane position,
@@ -300,7 +320,7 @@ def _tile_counts(plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n
     sy = plan.system
     s, p, q = plan.n_shared, plan.n_lane, plan.n_laser
     n_pairs = (plan.engine_dim + 1) // 2
-    lane_i = jax.lax.broadcasted_iota(jnp.uint32, (L, 1), 0)
+    lane_i = _iota(jnp.uint32, L, 0)  # [L, 1]
 
     def normals(words):
         return [normals_from_bits(x).astype(dtype) for x in words]
@@ -384,11 +404,14 @@ def _tile_counts(plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n
     vals += [_isum(nf == k) for k in range(L + 1)]
     vals += [_isum(first <= k) for k in range(L)]
     vals.append(_isum(die_fail & eng_fail))
-    slot = jax.lax.broadcasted_iota(jnp.int32, (1, n_out), 1)
+    slot = _iota(jnp.int32, n_out, 1)
     out = jnp.zeros((1, n_out), jnp.int32)
     for i, v in enumerate(vals):
         out = out + jnp.where(slot == i, v, jnp.int32(0))
-    return out
+    if tau is None:
+        return out
+    sm = jnp.sum(smoothed_lane_failure(g, tau), axis=0, keepdims=True)
+    return out, jnp.sum(sm, axis=1, keepdims=True)  # [1, 1]
 
 
 # --------------------------------------------------------------------------- hoisting
@@ -465,9 +488,10 @@ def _n_counters(lanes: int) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: bool):
+def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: bool, tau=None):
     """Jitted ``(words u32[4], params f[NP], table f[4, L, 1], minv f[L, L, 1]) ->
-    per-block counters int32[n_blocks, n_counters]``."""
+    per-block counters int32[n_blocks, n_counters]`` (and, with ``tau``, the per-block
+    sums of :func:`smoothed_lane_failure`, f[n_blocks])."""
     dtype = jnp.dtype(dtype_name)
     L = plan.lanes
     if tile < 1 or rng.BLOCK % tile:
@@ -479,7 +503,7 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
     n_minv = L if coupled else 0
 
     def body(params, k0, k1, b, row, table, minv_cols):
-        return _tile_counts(plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out)
+        return _tile_counts(plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out, tau=tau)
 
     sds = jax.ShapeDtypeStruct
     col = sds((L, 1), dtype)
@@ -517,12 +541,12 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
     n_res = len(group_names)
 
     def kernel(words_ref, table_ref, minv_ref, *refs):
-        res_refs, out_ref = refs[:n_res], refs[n_res]
+        res_refs, out_refs = refs[:n_res], refs[n_res:]
         i, t = pl.program_id(0), pl.program_id(1)
         k0, k1 = words_ref[0], words_ref[1]
         b = words_ref[2] + i.astype(jnp.uint32)
         row0 = t.astype(jnp.uint32) * jnp.uint32(tile)
-        row = row0 + jax.lax.broadcasted_iota(jnp.uint32, (1, tile), 1)
+        row = row0 + _iota(jnp.uint32, tile, 1)
         env = {v: c for v, c in consts.items() if np.ndim(c) == 0}
         for v, (g, j) in slot.items():
             x = res_refs[group_names.index(g)][j]
@@ -534,18 +558,25 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         for eqn in staged:
             outs = _eval_eqn(eqn, [_read(env, v) for v in eqn.invars])
             env.update(zip(eqn.outvars, outs, strict=True))
-        out_ref[...] = _read(env, jaxpr.outvars[0])
+        for ref, v in zip(out_refs, jaxpr.outvars, strict=True):
+            ref[...] = _read(env, v)
 
     def full(shape):
         return pl.BlockSpec(shape, lambda i, t, n=len(shape): (0,) * n)
 
     res_specs = [full((_pow2(len(groups[g])),)) for g in group_names]
+    n_prog = n_blocks * n_tiles
+    out_shape = [jax.ShapeDtypeStruct((n_prog, n_out), jnp.int32)]
+    out_specs = [pl.BlockSpec((1, n_out), lambda i, t: (i * n_tiles + t, 0))]
+    if tau is not None:
+        out_shape.append(jax.ShapeDtypeStruct((n_prog, 1), dtype))
+        out_specs.append(pl.BlockSpec((1, 1), lambda i, t: (i * n_tiles + t, 0)))
     call = pl.pallas_call(
         kernel,
-        out_shape=jax.ShapeDtypeStruct((n_blocks * n_tiles, n_out), jnp.int32),
+        out_shape=tuple(out_shape),
         grid=(n_blocks, n_tiles),
         in_specs=[full((4,)), full((4, L, 1)), full((L, L, 1)), *res_specs],
-        out_specs=pl.BlockSpec((1, n_out), lambda i, t: (i * n_tiles + t, 0)),
+        out_specs=tuple(out_specs),
         interpret=interpret,
         name="cpojax_yield_block",
     )
@@ -553,8 +584,11 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
     @jax.jit
     def run(words, params, table, minv):
         res = hoist([params[j] for j in range(plan.n_params)])
-        out = call(words, table, minv, *res)
-        return jnp.sum(out.reshape(n_blocks, n_tiles, n_out), axis=1, dtype=jnp.int32)[:, :n_cnt]
+        outs = call(words, table, minv, *res)
+        counts = jnp.sum(outs[0].reshape(n_blocks, n_tiles, n_out), axis=1, dtype=jnp.int32)
+        if tau is None:
+            return counts[:, :n_cnt]
+        return counts[:, :n_cnt], jnp.sum(outs[1].reshape(n_blocks, n_tiles), axis=1)
 
     run.n_hoisted, run.n_staged, run.n_residuals = len(hoisted), len(staged), len(residuals)
     return run

@@ -164,3 +164,26 @@ def test_yield_counts_api_sums_blocks():
     assert tot["n_blocks"] == 2
     for name in kernels.COUNTERS:
         np.testing.assert_array_equal(tot[name], np.asarray(per[name]).sum(axis=0))
+
+
+@pytest.mark.slow
+def test_smoothed_failure_fraction_kernel_forward_xla_gradient():
+    """The differentiable companion: forward from the kernel (equal to the XLA value to
+    rounding), gradient through custom_vjp exactly the XLA path's, finite and nonzero."""
+    from cpojax.kernels import smooth
+
+    sc, key = _small(), jax.random.key(3)
+    vals = {
+        "design.ring.bias_nm": jnp.float32(sc.design.ring.bias_nm),
+        "design.ring.heater_max_mw": jnp.float32(sc.design.ring.heater_max_mw),
+    }
+    va, ga = jax.value_and_grad(
+        lambda v: smooth.smoothed_failure_fraction(sc, v, key=key, interpret=True)
+    )(vals)
+    vb, gb = jax.value_and_grad(lambda v: smooth.smoothed_failure_fraction_xla(sc, v, key=key))(
+        vals
+    )
+    np.testing.assert_allclose(float(va), float(vb), rtol=1e-5)
+    for k in vals:
+        assert np.isfinite(float(ga[k])) and float(ga[k]) != 0.0
+        np.testing.assert_array_equal(np.asarray(ga[k]), np.asarray(gb[k]))
