@@ -155,8 +155,10 @@ def xla_chunk_memory(sc, chunk_blocks) -> dict:
         "temp_mb": round(mem.temp_size_in_bytes * mb, 2),
         "generated_code_mb": round(mem.generated_code_size_in_bytes * mb, 2),
     }
-    out["temp_bytes_per_lane"] = round(
-        mem.temp_size_in_bytes / (chunk_blocks * rng.BLOCK * sc.system.lanes_per_engine), 1
+    # The chunk walks its blocks one at a time (streaming.map_blocks): the temporaries
+    # are those of one block, whatever chunk_blocks is.
+    out["temp_bytes_per_lane_of_a_block"] = round(
+        mem.temp_size_in_bytes / (rng.BLOCK * sc.system.lanes_per_engine), 1
     )
     return out
 
