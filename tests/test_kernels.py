@@ -95,18 +95,10 @@ def test_estimate_yield_pallas_interpret_matches_xla():
 def test_resume_across_implementations_is_refused():
     sc = _small()
     states = []
-    yields.estimate_yield(
-        sc, seed=1, n_engines=rng.BLOCK, generator="counter", checkpoint=states.append
-    )
+    kw = dict(seed=1, n_engines=2 * rng.BLOCK, generator="counter", chunk_blocks=2)
+    yields.estimate_yield(sc, checkpoint=states.append, **kw)  # compiled already above
     with pytest.raises(ValueError, match="another run"):
-        yields.estimate_yield(
-            sc,
-            seed=1,
-            n_engines=rng.BLOCK,
-            generator="counter",
-            implementation="pallas-interpret",
-            state=states[-1],
-        )
+        yields.estimate_yield(sc, implementation="pallas-interpret", state=states[-1], **kw)
 
 
 def test_implementation_argument_validation():
@@ -130,7 +122,7 @@ def test_auto_is_xla_on_cpu():
     assert kernels.resolve_implementation(None, generator="threefry") == "xla"
     assert kernels.resolve_implementation("pallas-interpret") == "pallas-interpret"
     assert kernels.pallas_supported("gpu")
-    r = yields.estimate_yield(_small(), seed=2, n_engines=16, generator="counter")
+    r = yields.estimate_yield(_small(), seed=2, n_engines=16, generator="counter", chunk_blocks=2)
     assert r.implementation == "xla" and r.attribution
 
 
