@@ -27,8 +27,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from cpojax.kernels.smooth import smoothed_failure_fraction
-from cpojax.kernels.yield_block import COUNTERS, block_counts, default_tile
+from cpojax.kernels.select import IMPLEMENTATIONS, pallas_supported, resolve_implementation
 
 from cpojax import rng
 
@@ -42,38 +41,20 @@ __all__ = [
     "yield_counts",
 ]
 
-#: Values of ``implementation=`` (None = automatic).
-IMPLEMENTATIONS: tuple[str, ...] = ("xla", "pallas", "pallas-interpret")
+_LAZY = {
+    "COUNTERS": "cpojax.kernels.yield_block",
+    "block_counts": "cpojax.kernels.yield_block",
+    "smoothed_failure_fraction": "cpojax.kernels.smooth",
+}
 
 
-def pallas_supported(backend: str | None = None) -> bool:
-    """Whether the compiled (non-interpret) kernel can run on ``backend`` (default: JAX's
-    default backend): GPUs (Triton lowering). On the CPU only interpret mode runs."""
-    return (backend or jax.default_backend()) == "gpu"
+def __getattr__(name: str):
+    """The Pallas modules are imported on first use (``import cpojax.yields`` stays light)."""
+    if name in _LAZY:
+        import importlib
 
-
-def resolve_implementation(implementation: str | None, *, generator: str = "counter") -> str:
-    """The implementation a call runs: ``"xla"``, ``"pallas"`` or ``"pallas-interpret"``.
-
-    ``None`` (automatic) picks ``"pallas"`` where the compiled kernel is supported
-    (a GPU backend) and the run uses the ``"counter"`` generator, the only stream the
-    kernel draws; ``"xla"`` elsewhere (on the CPU interpret mode is far slower than XLA).
-
-    Raises:
-      ValueError: an unknown value, or a Pallas implementation with another generator.
-    """
-    if implementation is None:
-        return "pallas" if pallas_supported() and generator == "counter" else "xla"
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"implementation must be None or one of {IMPLEMENTATIONS}, got {implementation!r}"
-        )
-    if implementation != "xla" and generator != "counter":
-        raise ValueError(
-            f"implementation={implementation!r} draws the 'counter' random stream in-kernel: "
-            f"pass generator='counter' (got generator={generator!r})"
-        )
-    return implementation
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def yield_counts(
@@ -112,6 +93,8 @@ def yield_counts(
     if key is None:
         key = jax.random.key(0 if seed is None else int(seed))
     n_blocks = -(-int(n_engines) // rng.BLOCK)
+    from cpojax.kernels.yield_block import block_counts
+
     if chunk_blocks is None:
         chunk_blocks = 1 if interpret else 64
     t0 = time.perf_counter()
@@ -131,6 +114,3 @@ def yield_counts(
     out["n_blocks"] = n_blocks
     out["wall_s"] = time.perf_counter() - t0
     return out
-
-
-del default_tile
