@@ -93,21 +93,25 @@ def yield_counts(
     if key is None:
         key = jax.random.key(0 if seed is None else int(seed))
     n_blocks = -(-int(n_engines) // rng.BLOCK)
-    from cpojax.kernels.yield_block import block_counts
+    from cpojax.kernels.yield_block import launcher, split_counters
 
     if chunk_blocks is None:
         chunk_blocks = 1 if interpret else 64
     t0 = time.perf_counter()
+    launch = launcher(scenario, key, dtype=dtype, interpret=interpret, tile=tile)
     totals = None if init is None else {k: np.asarray(v, np.int64) for k, v in init.items()}
     done = int(start_block)
-    while done < n_blocks:
-        n = min(int(chunk_blocks), n_blocks - done)
-        per_block = block_counts(
-            scenario, key, done, n, dtype=dtype, interpret=interpret, tile=tile
-        )
+    n = min(int(chunk_blocks), n_blocks - done)
+    pending = launch(done, n) if n > 0 else None
+    while pending is not None:
+        nxt_start = done + n
+        n_next = min(int(chunk_blocks), n_blocks - nxt_start)
+        # dispatch the next launch before reading this one back (host and device overlap)
+        nxt = launch(nxt_start, n_next) if n_next > 0 else None
+        per_block = split_counters(np.asarray(pending), launch.lanes)
         s = {k: np.asarray(v, np.int64).sum(axis=0) for k, v in per_block.items()}
         totals = s if totals is None else {k: totals[k] + s[k] for k in s}
-        done += n
+        done, n, pending = nxt_start, n_next, nxt
         if progress is not None:
             progress(done, totals)
     out = dict(totals or {})

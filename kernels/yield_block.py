@@ -40,8 +40,10 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from cpojax.kernels import special
 from cpojax.kernels.special import ndtri, normals_from_bits
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pltriton
 from jax.extend import core as jcore
 from jax.scipy.special import ndtr
 
@@ -222,8 +224,8 @@ def _correlate(cols: list, chol):
     return out
 
 
-def _truncate(cols: list, ks: Sequence[float], dtype):
-    """variation._truncate_cols, column by column."""
+def _truncate(cols: list, ks: Sequence[float], dtype, ndtr=ndtr):
+    """variation._truncate_cols, column by column (``ndtr``: see :func:`_tile_counts`)."""
     out = []
     for x, k in zip(cols, ks, strict=True):
         if k > 0:
@@ -234,7 +236,9 @@ def _truncate(cols: list, ks: Sequence[float], dtype):
     return out
 
 
-def _deviations(plan: _Plan, sc: Scenario, w, d, lane_c, laser_c, dtype, shape) -> Deviations:
+def _deviations(
+    plan: _Plan, sc: Scenario, w, d, lane_c, laser_c, dtype, shape, ndtr=ndtr
+) -> Deviations:
     """variation._build on column lists (w, d: [1, T]; lane_c, laser_c: [L or 1, T])."""
     w = _correlate(w, plan.chol[0])
     d = _correlate(d, plan.chol[1])
@@ -242,9 +246,9 @@ def _deviations(plan: _Plan, sc: Scenario, w, d, lane_c, laser_c, dtype, shape) 
     laser_c = _correlate(laser_c, plan.chol[3])
     own = lane_c + laser_c
     ks = dict(plan.trunc)
-    w = _truncate(w, [ks[v] for v in plan.var_of_shared], dtype)
-    d = _truncate(d, [ks[v] for v in plan.var_of_shared], dtype)
-    own = _truncate(own, [ks[v] for v in plan.var_of_own], dtype)
+    w = _truncate(w, [ks[v] for v in plan.var_of_shared], dtype, ndtr)
+    d = _truncate(d, [ks[v] for v in plan.var_of_shared], dtype, ndtr)
+    own = _truncate(own, [ks[v] for v in plan.var_of_own], dtype, ndtr)
 
     def sig(v, level):
         return jnp.asarray(getattr(getattr(sc.spread, v), level), dtype)
@@ -307,12 +311,16 @@ def smoothed_lane_failure(g, tau: float):
 
 
 def _tile_counts(
-    plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int, tau=None
+    plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int, tau=None, exact=True
 ):
     """Counter vector int32[1, n_out] of the engines ``row`` (uint32[1, T]) of block b.
 
     ``params``: the scenario's leaves (scalars); ``table``: [L, 1] columns (lane position,
     lever arms tx, rx, laser-in); ``minv_cols``: column j of (I + C)⁻¹ as [L, 1] (or ()).
+    ``exact``: Φ of the truncated columns by ``jax.scipy.special.ndtr`` (``erf``/``erfc``,
+    bit-identical to the XLA path; interpret mode), else by
+    :func:`cpojax.kernels.special.ndtr_elementary` (exp and arithmetic only: the Triton
+    lowering has no ``erf``).
     """
     L, t = plan.lanes, row.shape[-1]
     shape = (L, t)
@@ -354,7 +362,8 @@ def _tile_counts(
             _parity(laser_base),
         )
     )
-    dev = _deviations(plan, sc, w, d, lane_c, laser_c, dtype, shape)
+    cdf = ndtr if exact else special.ndtr_elementary
+    dev = _deviations(plan, sc, w, d, lane_c, laser_c, dtype, shape, cdf)
     pos, arms = table[0], table[1:4]
     dev = _rigid(plan, sc, dev, arms, dtype)
 
@@ -379,7 +388,7 @@ def _tile_counts(
 
     # die-only probe: the engine's wafer + die deviations, lane and laser normals at zero
     zeros1 = jnp.zeros((1, t), dtype)
-    dev_die = _deviations(plan, sc, w, d, [zeros1] * p, [zeros1] * q, dtype, (1, t))
+    dev_die = _deviations(plan, sc, w, d, [zeros1] * p, [zeros1] * q, dtype, (1, t), cdf)
     g_die, _ = fast.lane_limits(design=sc.design, dev=dev_die, dtype=dtype, **kw)
 
     fail_k = [x < 0 for x in g]
@@ -503,7 +512,9 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
     n_minv = L if coupled else 0
 
     def body(params, k0, k1, b, row, table, minv_cols):
-        return _tile_counts(plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out, tau=tau)
+        return _tile_counts(
+            plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out, tau=tau, exact=interpret
+        )
 
     sds = jax.ShapeDtypeStruct
     col = sds((L, 1), dtype)
@@ -578,6 +589,9 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         in_specs=[full((4,)), full((4, L, 1)), full((L, L, 1)), *res_specs],
         out_specs=tuple(out_specs),
         interpret=interpret,
+        # the Triton backend (JAX's GPU default may be Mosaic GPU, which wants TMA-sized
+        # copies and warpgroup layouts that this elementwise kernel does not use)
+        compiler_params=None if interpret else pltriton.CompilerParams(num_warps=4),
         name="cpojax_yield_block",
     )
 
@@ -598,12 +612,16 @@ def _inputs(plan: _Plan, scenario: Scenario, dtype):
     """(params f[NP], table f[4, L, 1], minv f[L, L, 1]) for the kernel."""
     leaves = jax.tree_util.tree_leaves(scenario)
     n_par = _pow2(plan.n_params)
-    params = jnp.concatenate(
-        [
-            jnp.stack([jnp.asarray(x, dtype) for x in leaves]),
-            jnp.zeros((n_par - len(leaves),), dtype),
-        ]
-    )
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        params = jnp.concatenate(
+            [
+                jnp.stack([jnp.asarray(x, dtype) for x in leaves]),
+                jnp.zeros((n_par - len(leaves),), dtype),
+            ]
+        )
+    else:  # one host array, one transfer (each value rounded once to dtype, as jnp does)
+        params = np.zeros(n_par, dtype)
+        params[: len(leaves)] = np.asarray([np.asarray(x, np.float64) for x in leaves])
     L = plan.lanes
     pos = thermal.lane_positions(L)
     if plan.fiber_map is not None:
@@ -643,13 +661,27 @@ def block_counts(
       interpret: run the kernel in Pallas interpret mode (CPU; slow, for tests).
       tile: engines per program (divides BLOCK); default :func:`default_tile`.
     """
+    launch = launcher(scenario, key, dtype=dtype, interpret=interpret, tile=tile)
+    return split_counters(np.asarray(launch(start_block, n_blocks)), launch.lanes)
+
+
+def launcher(scenario: Scenario, key, *, dtype=jnp.float32, interpret=False, tile=None):
+    """``launch(start_block, n_blocks) -> int32[n_blocks, n_counters]`` (a device array,
+    dispatched asynchronously), with the scenario's inputs prepared once; ``launch.lanes``
+    is the engine's lane count (for :func:`split_counters`)."""
     plan = _plan(scenario)
     tile = default_tile(interpret) if tile is None else int(tile)
-    run = _call(plan, jnp.dtype(dtype).name, int(n_blocks), tile, bool(interpret))
-    k0, k1 = rng.key_words(key)
-    words = jnp.stack([k0, k1, jnp.uint32(start_block), jnp.uint32(0)])
-    out = run(words, *_inputs(plan, scenario, jnp.dtype(dtype)))
-    return split_counters(np.asarray(out), plan.lanes)
+    dt = jnp.dtype(dtype)
+    inputs = _inputs(plan, scenario, dt)
+    k0, k1 = (int(w) for w in rng.key_words(key))
+
+    def launch(start_block: int, n_blocks: int):
+        run = _call(plan, dt.name, int(n_blocks), tile, bool(interpret))
+        words = np.asarray([k0, k1, int(start_block), 0], np.uint32)
+        return run(words, *inputs)
+
+    launch.lanes = plan.lanes
+    return launch
 
 
 def split_counters(vec: np.ndarray, lanes: int) -> dict[str, np.ndarray]:
