@@ -82,7 +82,7 @@ if [ "$SMOKE" = "1" ]; then
 else
     # 2^21 engines = 16.8 M lane-samples per round (5.6 ms at the 3e9/s target);
     # NumPy gets 8 blocks per round (about a second on a server core).
-    NUMPY_ARGS="--engines 2097152 --numpy-engines 32768 --chunk-blocks 64 --rounds 5 --lane-engines 262144 --flat-lanes 1e6,1e8"
+    NUMPY_ARGS="--engines 2097152 --numpy-engines 32768 --chunk-blocks 64 --rounds 5 --lane-engines 65536 --flat-lanes 1e6,1e8"
     YIELD_ARGS="--engines 1048576 --chunk-blocks 64 --repeat 5"
     STARTUP_ARGS="--warm 3"
     OPT_ARGS="--model photonic --n 16384 --steps 10 --repeat 5"
