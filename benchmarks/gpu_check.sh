@@ -108,6 +108,11 @@ else
     echo "== test_kernels: tests/test_kernels.py absent, skipped" | tee -a "$OUT/gpu_check.log"
 fi
 
+# the kernel's own check (compiled kernel vs XLA on the counter stream), if it exists
+if [ -f kernels/gpu_check.py ]; then
+    step kernels_gpu_check 120 "$PY" -m cpojax.kernels.gpu_check --blocks 256 --chunk-blocks 64
+fi
+
 # ---------------------------------------------------------------- benchmarks
 # shellcheck disable=SC2086  # the *_ARGS are word lists on purpose
 step bench_numpy 220 "$PY" benchmarks/bench_numpy.py $NUMPY_ARGS
@@ -176,6 +181,9 @@ def headline(step, res):
                 f"compile {res.get('compile_s')} s")
     if step == "bench_mc":
         return ", ".join(f"{k} {v}" for k, v in res.items() if k.startswith("samples_per_s"))
+    if step == "kernels_gpu_check":
+        keys = [k for k in res if "per_s" in k or "ratio" in k or k.startswith("z_")]
+        return ", ".join(f"{k} {res[k]}" for k in keys) or res.get("skipped", "")
     if step == "devices":
         return f"{res.get('kind')} ({res.get('backend')}, JAX {res.get('jax')})"
     return ""
