@@ -182,7 +182,7 @@ def headline(step, res):
     if step == "bench_mc":
         return ", ".join(f"{k} {v}" for k, v in res.items() if k.startswith("samples_per_s"))
     if step == "kernels_gpu_check":
-        keys = [k for k in res if "per_s" in k or "ratio" in k or k.startswith("z_")]
+        keys = [k for k in res if "per_s" in k or "speedup" in k or k.startswith("z_")]
         return ", ".join(f"{k} {res[k]}" for k in keys) or res.get("skipped", "")
     if step == "devices":
         return f"{res.get('kind')} ({res.get('backend')}, JAX {res.get('jax')})"
