@@ -110,7 +110,8 @@ def test_gradients_through_every_effect(level):
     narrow = SC.replace({"design.els.window_half_width_nm": 4.0, "design.ring.heater_max_mw": 70.0})
     nz_spec = _effect_grads(SC, level)
     nz_paired = _effect_grads(paired, level)
-    assert "design.els.window_half_width_nm" in _effect_grads(narrow, level)
+    if level == "lane":  # the window's width acts per lane: one compilation is enough
+        assert "design.els.window_half_width_nm" in _effect_grads(narrow, level)
     nz_paired.add("design.els.window_half_width_nm")
     flat_spec = {
         "design.els.window_half_width_nm",
