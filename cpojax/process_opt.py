@@ -55,7 +55,7 @@ from cpojax.estimators.streaming import check_int
 from cpojax.levels import LevelYield, switch_from_engine
 from cpojax.model import parametric_limit_state
 from cpojax.optimize import YieldOptConfig, check_target_yield, reach_yield
-from cpojax.process_result import ProcessOptResult
+from cpojax.process_result import ProcessOptResult, cost_rows
 from cpojax.process_switch import optimize_switch_cost
 from cpojax.scenario import Scenario, ScenarioError, get_values, value_range
 from cpojax.validate import check_scenario, resolve_key, resolve_seed
@@ -347,20 +347,7 @@ def optimize_process(
     )
     sc_opt = final_scenario(res.params["design"])
     after = {k: float(v) for k, v in to_values(res.params["design"]).items()}
-    rows = []
-    for k in free:
-        kind, c = table[k]
-        rows.append(
-            {
-                "key": k,
-                "before": v0[k],
-                "after": after[k],
-                "cost_kind": kind,
-                "coef": c,
-                "cost_before": float(item_cost(kind, c, v0[k], v0[k])),
-                "cost_after": float(item_cost(kind, c, after[k], v0[k])),
-            }
-        )
+    rows = cost_rows(free, table, v0, after)
     # Report the verification's own estimate and interval (for lanes: the unrounded
     # yield with the clustering-corrected interval of estimate_yield).
     ver = verification["result"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from cpojax.cost import item_cost
 from cpojax.levels import LevelYield
 from cpojax.scenario import Scenario
 
-__all__ = ["ProcessOptResult"]
+__all__ = ["ProcessOptResult", "cost_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +104,25 @@ class ProcessOptResult:
             "n_compiles": self.n_compiles,
             "history": self.history,
         }
+
+
+def cost_rows(
+    free: list[str], table: dict[str, tuple[str, float]], v0: dict[str, float], after
+) -> list[dict[str, Any]]:
+    """The result's ``rows``: per free key its value before and after and the cost of its
+    item (US$ per engine, :func:`cpojax.cost.item_cost`) before and after."""
+    rows = []
+    for k in free:
+        kind, c = table[k]
+        rows.append(
+            {
+                "key": k,
+                "before": v0[k],
+                "after": after[k],
+                "cost_kind": kind,
+                "coef": c,
+                "cost_before": float(item_cost(kind, c, v0[k], v0[k])),
+                "cost_after": float(item_cost(kind, c, after[k], v0[k])),
+            }
+        )
+    return rows

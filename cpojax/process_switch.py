@@ -28,7 +28,7 @@ from cpojax.cost import (
 )
 from cpojax.estimators.gradients import failure_grad_core, pick_batches
 from cpojax.estimators.result import InvalidModelOutput
-from cpojax.process_result import ProcessOptResult
+from cpojax.process_result import ProcessOptResult, cost_rows
 from cpojax.scenario import Scenario
 from cpojax.validate import resolve_key
 from cpojax.yields import estimate_yield
@@ -163,20 +163,7 @@ def optimize_switch_cost(
     res1 = estimate_yield(sc_opt, seed=verify_seed, n_engines=n_verify)
     before = switch_point(scenario, res0, engine_power_w(scenario, seed=verify_seed))
     verified = switch_point(sc_opt, res1, engine_power_w(sc_opt, seed=verify_seed))
-    rows = []
-    for k in free:
-        kind, c = table[k]
-        rows.append(
-            {
-                "key": k,
-                "before": v0[k],
-                "after": after[k],
-                "cost_kind": kind,
-                "coef": c,
-                "cost_before": float(item_cost(kind, c, v0[k], v0[k])),
-                "cost_after": float(item_cost(kind, c, after[k], v0[k])),
-            }
-        )
+    rows = cost_rows(free, table, v0, after)
     y1, what = cost_engine_yield(res1)
     switch_cost = {
         "failure_policy": scenario.cost.failure_policy,
