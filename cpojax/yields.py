@@ -492,7 +492,7 @@ def estimate_yield(
         ``cpojax.rng.BLOCK`` (= 4096) engines.
       chunk_blocks: blocks per jitted call (speed/memory only, never the result).
       dtype: float dtype of the physics.
-      generator: normal generator of :mod:`cpojax.rng` ("threefry" or "hash").
+      generator: normal generator of :mod:`cpojax.rng` ("threefry", "hash" or "counter").
       progress: ``progress(engines_done, engines_total)`` after each chunk.
       state: a checkpoint previously given to ``checkpoint``, to resume a run.
       checkpoint: called after each chunk with a small JSON-friendly dict
@@ -504,8 +504,8 @@ def estimate_yield(
       implementation: what evaluates the blocks (docs/kernels.md): ``"xla"`` (the jnp
         path, every counter), ``"pallas"`` (the fused kernel of :mod:`cpojax.kernels`,
         compiled; GPU), ``"pallas-interpret"`` (the same kernel in Pallas interpret mode,
-        any backend, slow) or None (automatic: ``"pallas"`` on a GPU backend with
-        ``generator="counter"``, ``"xla"`` elsewhere). The kernel draws the ``"counter"``
+        any backend, slow) or None (automatic: ``"xla"`` until the kernel is validated
+        on a GPU, see ``cpojax.kernels.select.AUTO_PALLAS_BACKENDS``). The kernel draws the ``"counter"``
         stream and computes the yield counters only (no attribution, no histograms;
         ``YieldResult.implementation`` says which ran); with the same seed its counts are
         those of the XLA path. It runs on one device (``devices`` must be None).
