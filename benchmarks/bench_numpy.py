@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy_reference as nr
 
-from cpojax import model, rng, variation
+from cpojax import counters, model, rng, variation
 from cpojax.scenario import Scenario
 from cpojax.yields import estimate_yield
 
@@ -137,10 +137,9 @@ def yield_call(sc, n_engines, chunk_blocks, implementation=None, generator="thre
 def xla_chunk_memory(sc, chunk_blocks) -> dict:
     """memory_analysis() of the compiled chunk function of estimate_yield's XLA path."""
     try:
-        from cpojax import yields
         from cpojax.estimators import streaming
 
-        fn = yields._block_fn("float32", "threefry")
+        fn = counters.block_fn("float32", "threefry")
         chunk = streaming._chunk_function(fn, chunk_blocks)
         idx = jnp.arange(chunk_blocks, dtype=jnp.uint32)
         mem = chunk.lower(jax.random.key(0), idx, (sc,)).compile().memory_analysis()

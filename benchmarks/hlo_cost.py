@@ -1,7 +1,7 @@
 """Flops, transcendentals and bytes per lane of estimate_yield's compiled block (XLA).
 
 Compiles, for the default scenario in float32, the per-block function of
-:func:`cpojax.estimate_yield` (``cpojax.yields._block_fn``, one block of
+:func:`cpojax.estimate_yield` (``cpojax.counters.block_fn``, one block of
 ``cpojax.rng.BLOCK`` engines, the scenario a traced argument as in the real run) and
 three of its stages on their own (threefry normals; normals → deviations; the lane
 model ``model.engine_limits`` on given deviations), and reads XLA's
@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from cpojax import model, rng, variation, yields
+from cpojax import counters, model, rng, variation
 from cpojax.scenario import Scenario
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     dev = jax.eval_shape(lambda u: variation.engine_deviations(sc, u), u)
     gen = args.generator
     stages = {
-        "block": (yields._block_fn(dt.name, gen), (key, b, sc)),
+        "block": (counters.block_fn(dt.name, gen), (key, b, sc)),
         "normals": (
             lambda k, b: rng.block_normals(k, b, lay.engine_dim, dt, generator=gen),
             (key, b),

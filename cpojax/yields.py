@@ -35,7 +35,6 @@ sinks a typical lane of that engine.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -45,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpojax import kernels, model, rng, variation
+from cpojax import counters, kernels, model, rng, variation
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.estimators.stats import clopper_pearson
 from cpojax.estimators.streaming import stream_counts
@@ -55,15 +54,6 @@ from cpojax.scenario import Scenario
 from cpojax.validate import as_count, check_scenario, resolve_key
 
 __all__ = ["YieldResult", "estimate_yield", "lane_interval"]
-
-#: Fixed-point scale of the attribution sums: each lane's value is rounded to
-#: 1/_FIXED and summed as integers, so sums are exact and order-independent.
-_FIXED = 1000.0
-#: Column of the thermal limit state.
-_THERMAL = model.LIMIT_NAMES.index("thermal")
-#: Cap of |z|² and |z| per lane before quantisation (keeps one lane's integer
-#: below 2**20, an engine's sum below 2**31 for up to 1024 lanes).
-_Z_CAP = 1000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,122 +143,6 @@ class YieldResult:
         }
 
 
-def _hist(x, lo, hi, bins):
-    idx = jnp.clip(jnp.floor((x - lo) / (hi - lo) * bins).astype(jnp.int32) + 1, 0, bins + 1)
-    return jnp.bincount(idx.ravel(), length=bins + 2).astype(jnp.int32)
-
-
-def _concat_lanes(a, b):
-    """Join two Deviations along the lane axis (last axis)."""
-    return jax.tree_util.tree_map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
-
-
-def _exact_sum(q):
-    """Exact, order-independent sum over axis 0 of int32 values |q| < 2**31.
-
-    Each value is split as q = hi·2**16 + lo (arithmetic shift, lo in [0, 2**16)),
-    and the two parts are summed separately: for up to 2**15 rows neither sum can
-    overflow int32. The host recombines them in int64 (:func:`_combine`).
-    """
-    hi = jnp.right_shift(q, jnp.int32(16))
-    lo = jnp.bitwise_and(q, jnp.int32(0xFFFF))
-    return jnp.stack([jnp.sum(hi, axis=0, dtype=jnp.int32), jnp.sum(lo, axis=0, dtype=jnp.int32)])
-
-
-def _combine(pair) -> np.ndarray:
-    """Host side of :func:`_exact_sum`: hi·2**16 + lo in int64."""
-    a = np.asarray(pair, np.int64)
-    return a[0] * 65536 + a[1]
-
-
-def _quantise(x):
-    """Per-lane fixed-point integer of a float in [−_Z_CAP, _Z_CAP]."""
-    return jnp.round(jnp.clip(x, -_Z_CAP, _Z_CAP) * _FIXED).astype(jnp.int32)
-
-
-@functools.lru_cache(maxsize=16)
-def _block_fn(dtype_name: str, generator: str) -> Callable:
-    """Per-block counter function fn(key, block, scenario) for the full yield analysis.
-
-    Module-level and cached per (dtype, generator), with the scenario as a traced
-    argument: one compilation serves every scenario of the same structure.
-    """
-    dtype = jnp.dtype(dtype_name)
-
-    def fn(key, b, scenario):
-        lay = variation.layout(scenario)
-        lanes = lay.lanes
-        names = list(lay.variables)
-        u = rng.block_normals(key, b, lay.engine_dim, dtype, generator=generator)
-        dev = variation.engine_deviations(scenario, u)  # [B, L]
-        # One extra lane per engine with only the engine-wide (wafer + die) deviations,
-        # evaluated in the same link call: it tells die-level from lane-level failures.
-        u_die = jnp.concatenate(
-            [
-                u[:, : 2 * lay.n_shared],
-                jnp.zeros((u.shape[0], lay.lane_dim - 2 * lay.n_shared), dtype),
-            ],
-            axis=-1,
-        )
-        dev_die = jax.tree_util.tree_map(
-            lambda x: x[:, None], variation.lane_deviations(scenario, u_die)
-        )
-        if scenario.system.thermal_coupling:
-            # Engine-level physics: the engine's lanes together (crosstalk, temperature
-            # map); the probe is a lane on its own (model.lane_g).
-            b = model.engine_budget(scenario, dev, dtype)
-            g, red = b.g, b.thermal_red  # [B, L, K], [B, L]
-            g_die = model.lane_g(scenario, dev_die, dtype)[:, 0]
-        else:
-            # One link call for the engine's lanes and the probe lane (lanes are independent).
-            b = model.lane_budget_of(scenario, _concat_lanes(dev, dev_die), dtype)
-            k = b.g.shape[-1]
-            g_all = b.g.reshape(-1, lanes + 1, k)  # [B, L + 1, K]
-            g, g_die = g_all[:, :lanes], g_all[:, lanes]
-            red = b.thermal_red.reshape(-1, lanes + 1)[:, :lanes]
-        finite_k = jnp.isfinite(g)
-        finite = jnp.all(finite_k, axis=-1)  # [B, L]
-        fail_k = g < 0
-        lane_fail = jnp.any(fail_k, axis=-1) | ~finite
-        nf = jnp.sum(lane_fail, axis=-1)
-        eng_fail = nf > scenario.system.spare_lanes
-        prefix_fail = jnp.cumsum(lane_fail, axis=-1) > 0  # [B, L]
-        die_fail = jnp.any(g_die < 0, axis=-1)
-        z = variation.standardized(scenario, u)  # {var: [B, L, F]}
-        z2 = jnp.stack([jnp.mean(z[n] ** 2, axis=-1) for n in names], axis=-1)  # [B, L, V]
-        z1 = jnp.stack([jnp.mean(z[n], axis=-1) for n in names], axis=-1)
-        q2, q1 = _quantise(z2), _quantise(z1)  # [B, L, V] int32
-        w = lane_fail.astype(jnp.int32)[..., None]
-        bad = (~finite).astype(jnp.int32)[..., None]
-        wk = fail_k.astype(jnp.int32)  # [B, L, K]
-        out = {
-            "lane_fail": jnp.sum(lane_fail).astype(jnp.int32),
-            "state_fail": jnp.sum(fail_k, axis=(0, 1)).astype(jnp.int32),
-            # thermal failures nearer the red edge (heater runs out); the rest are blue
-            "thermal_red_fail": jnp.sum(fail_k[..., _THERMAL] & (red > 0.5)).astype(jnp.int32),
-            "invalid": jnp.sum(~finite).astype(jnp.int32),
-            "invalid_state": jnp.sum(~finite_k, axis=(0, 1)).astype(jnp.int32),
-            "invalid_probe": jnp.sum(~jnp.all(jnp.isfinite(g_die), axis=-1)).astype(jnp.int32),
-            "engine_fail": jnp.sum(eng_fail).astype(jnp.int32),
-            "nfail_hist": jnp.bincount(nf, length=lanes + 1).astype(jnp.int32),
-            "prefix_fail": jnp.sum(prefix_fail, axis=0).astype(jnp.int32),
-            "die_fail_engines": jnp.sum(die_fail & eng_fail).astype(jnp.int32),
-            # Per-lane integers summed per engine (< 2**31), then exactly over engines.
-            "z2_fail": _exact_sum(jnp.sum(w * q2, axis=1, dtype=jnp.int32)),
-            "z1_fail": _exact_sum(jnp.sum(w * q1, axis=1, dtype=jnp.int32)),
-            "z2_state": _exact_sum(
-                jnp.einsum("blk,blv->bkv", wk, q2, preferred_element_type=jnp.int32)
-            ),
-            "z2_invalid": _exact_sum(jnp.sum(bad * q2, axis=1, dtype=jnp.int32)),
-        }
-        for j, ls in enumerate(model.LIMIT_STATES):
-            lo, hi, bins = ls.hist
-            out[f"hist_{ls.name}"] = _hist(g[..., j], lo, hi, bins)
-        return out
-
-    return fn
-
-
 #: Version of the checkpoint's counters (bumped when the block function's output changes).
 STATE_VERSION = 3
 
@@ -355,7 +229,7 @@ def invalid_message(scenario: Scenario, totals: dict, n_lanes: int) -> str:
     if which:
         msg += f" (limit states: {which})"
     if n_bad and "z2_invalid" in totals:
-        z2 = _combine(totals["z2_invalid"]) / _FIXED / n_bad - 1.0
+        z2 = counters.combine(totals["z2_invalid"]) / counters.FIXED / n_bad - 1.0
         names = list(variation.active_variables(scenario))
         top = sorted(zip(names, z2, strict=True), key=lambda t: -t[1])[:3]
         msg += "; the spreads most extreme in those lanes (E[z²] − 1): " + ", ".join(
@@ -399,9 +273,9 @@ def _finish(
     if "z2_fail" not in totals:  # counters of the Pallas kernel: no attribution sums
         names = []
     else:
-        z2 = _combine(totals["z2_fail"]) / _FIXED
-        z1 = _combine(totals["z1_fail"]) / _FIXED
-        z2s = _combine(totals["z2_state"]) / _FIXED
+        z2 = counters.combine(totals["z2_fail"]) / counters.FIXED
+        z1 = counters.combine(totals["z1_fail"]) / counters.FIXED
+        z2s = counters.combine(totals["z2_state"]) / counters.FIXED
     for i, n in enumerate(names):
         attribution[n] = {
             "excess_z2": float(z2[i] / k_lane - 1.0) if k_lane else 0.0,
@@ -426,7 +300,7 @@ def _finish(
         }
     die_share = int(totals["die_fail_engines"]) / k_eng if k_eng else 0.0
     n_red = int(totals.get("thermal_red_fail", 0))
-    n_thermal = int(state[_THERMAL])
+    n_thermal = int(state[counters.THERMAL])
     edges = {
         "blue": (n_thermal - n_red) / k_lane if k_lane else 0.0,
         "red": n_red / k_lane if k_lane else 0.0,
@@ -534,7 +408,7 @@ def estimate_yield(
     # cannot resume the other (the XLA path's fingerprint is unchanged).
     fp_gen = generator if implementation == "xla" else f"{generator}|{implementation}"
     fingerprint = run_fingerprint(scenario, key, dtype, fp_gen, n_blocks)
-    fn = _block_fn(jnp.dtype(dtype).name, generator)
+    fn = counters.block_fn(jnp.dtype(dtype).name, generator)
     start, init, elapsed = 0, None, 0.0
     if state is not None:
         start, init, elapsed = _resume_point(state, fingerprint, n_blocks, seed)

@@ -27,7 +27,7 @@ values) come in through small input refs and are read by static index.
 Counters, per program: ``lane_fail``, ``state_fail[K]``, ``thermal_red_fail``,
 ``invalid``, ``invalid_state[K]``, ``invalid_probe``, ``engine_fail``,
 ``nfail_hist[L + 1]``, ``prefix_fail[L]``, ``die_fail_engines``: the counters of
-:func:`cpojax.yields._block_fn` that decide the yields and the failure modes. The
+:func:`cpojax.counters.block_fn` that decide the yields and the failure modes. The
 histograms of g and the attribution sums are not computed here.
 """
 

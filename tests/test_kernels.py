@@ -13,7 +13,7 @@ from cpojax.kernels import special
 from cpojax.kernels import yield_block as yb
 from jax.scipy.special import ndtri as jax_ndtri
 
-from cpojax import kernels, model, rng, yields
+from cpojax import counters, kernels, model, rng, yields
 from cpojax.scenario import Scenario
 
 
@@ -30,7 +30,7 @@ def _small():
 
 
 def _xla_block(scenario, key, b, dtype):
-    fn = jax.jit(yields._block_fn(jnp.dtype(dtype).name, "counter"))
+    fn = jax.jit(counters.block_fn(jnp.dtype(dtype).name, "counter"))
     return {k: np.asarray(v) for k, v in fn(key, jnp.uint32(b), scenario).items()}
 
 

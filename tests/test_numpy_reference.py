@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import numpy_reference as nr
 
-from cpojax import model, rng, variation, yields
+from cpojax import counters, model, rng, variation
 from cpojax.scenario import Scenario
 
 SWITCHES = {
@@ -82,11 +82,11 @@ def test_float64_limit_states_agree(name):
 def test_float64_block_counters_identical(name):
     sc = _scenario(name)
     key = jax.random.key(3)
-    counts = jax.jit(yields._block_fn("float64", "threefry"))(key, jnp.uint32(2), sc)
+    counts = jax.jit(counters.block_fn("float64", "threefry"))(key, jnp.uint32(2), sc)
     u = np.asarray(rng.block_normals(key, 2, variation.layout(sc).engine_dim, jnp.float64))
     ref = nr.block_counts(sc, u)
     for k, v in ref.items():
-        got = yields._combine(counts[k]) if k.startswith("z") else np.asarray(counts[k])
+        got = counters.combine(counts[k]) if k.startswith("z") else np.asarray(counts[k])
         np.testing.assert_array_equal(got, np.asarray(v), err_msg=k)
 
 

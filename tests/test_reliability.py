@@ -22,11 +22,13 @@ import pytest
 
 from cpojax import cli, outputs, variation
 from cpojax.cli import main
+from cpojax.counters import combine as _combine
+from cpojax.counters import exact_sum as _exact_sum
 from cpojax.estimators.result import InvalidModelOutput
 from cpojax.outputs import OutputError, RunFolder
 from cpojax.scenario import Scenario
 from cpojax.sweep import yield_curve
-from cpojax.yields import _combine, _exact_sum, estimate_yield, invalid_message
+from cpojax.yields import estimate_yield, invalid_message
 
 CONSOLE = [sys.executable, "-c", "import cpojax.cli as c; c.console()"]
 
