@@ -92,19 +92,18 @@ def block_fn(dtype_name: str, generator: str) -> Callable:
         dev_die = jax.tree_util.tree_map(
             lambda x: x[:, None], variation.lane_deviations(scenario, u_die)
         )
+        # The limit states by the fast formulation (cpojax.physics.limits: the same model
+        # as model.engine_budget, limit states only; the kernel evaluates the same).
         if scenario.system.thermal_coupling:
             # Engine-level physics: the engine's lanes together (crosstalk, temperature
             # map); the probe is a lane on its own (model.lane_g).
-            b = model.engine_budget(scenario, dev, dtype)
-            g, red = b.g, b.thermal_red  # [B, L, K], [B, L]
+            g, red = model.engine_limits(scenario, dev, dtype)  # [B, L, K], [B, L]
             g_die = model.lane_g(scenario, dev_die, dtype)[:, 0]
         else:
-            # One link call for the engine's lanes and the probe lane (lanes are independent).
-            b = model.lane_budget_of(scenario, _concat_lanes(dev, dev_die), dtype)
-            k = b.g.shape[-1]
-            g_all = b.g.reshape(-1, lanes + 1, k)  # [B, L + 1, K]
-            g, g_die = g_all[:, :lanes], g_all[:, lanes]
-            red = b.thermal_red.reshape(-1, lanes + 1)[:, :lanes]
+            # One call for the engine's lanes and the probe lane (lanes are independent).
+            g_all, red_all = model.lane_limits(scenario, _concat_lanes(dev, dev_die), dtype)
+            g, g_die = g_all[:, :lanes], g_all[:, lanes]  # [B, L, K], [B, K]
+            red = red_all[:, :lanes]
         finite_k = jnp.isfinite(g)
         finite = jnp.all(finite_k, axis=-1)  # [B, L]
         fail_k = g < 0
