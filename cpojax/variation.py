@@ -48,10 +48,13 @@ __all__ = [
     "Layout",
     "Variable",
     "active_variables",
+    "cholesky",
+    "column_plan",
     "engine_deviations",
     "lane_deviations",
     "layout",
     "sample",
+    "single_columns",
     "standardized",
 ]
 
@@ -265,7 +268,7 @@ def _row(v, like):
     return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
-def _cholesky(entries, columns: list[str]) -> np.ndarray | None:
+def cholesky(entries, columns: list[str]) -> np.ndarray | None:
     """Lower Cholesky factor of the correlation matrix over `columns` (variable names)."""
     if not entries:
         return None
@@ -293,7 +296,7 @@ def _correlate(u, chol: np.ndarray | None, cols: list[int]):
 _N_FIELDS = {v.name: len(v.fields) for v in VARIABLES}
 
 
-def _single_columns(pairs) -> tuple[list[str], list[int]]:
+def single_columns(pairs) -> tuple[list[str], list[int]]:
     """Columns of single-component variables (the only ones that may be correlated)."""
     names = [v for v, _ in pairs if _N_FIELDS.get(v, 2) == 1]
     cols = [i for i, (v, _) in enumerate(pairs) if _N_FIELDS.get(v, 2) == 1]
@@ -302,12 +305,12 @@ def _single_columns(pairs) -> tuple[list[str], list[int]]:
 
 def _correlate_all(scenario: Scenario, lay: Layout, w, d, lane_u, laser_u):
     corr = scenario.correlation
-    names, cols = _single_columns(lay.shared)
-    w = _correlate(w, _cholesky(corr.wafer, names), cols)
-    d = _correlate(d, _cholesky(corr.die, names), cols)
+    names, cols = single_columns(lay.shared)
+    w = _correlate(w, cholesky(corr.wafer, names), cols)
+    d = _correlate(d, cholesky(corr.die, names), cols)
     if corr.lane:
-        lane_names, lane_cols = _single_columns(lay.lane)
-        laser_names, laser_cols = _single_columns(lay.laser)
+        lane_names, lane_cols = single_columns(lay.lane)
+        laser_names, laser_cols = single_columns(lay.laser)
         lane_e = [e for e in corr.lane if e[0] in lane_names and e[1] in lane_names]
         laser_e = [e for e in corr.lane if e[0] in laser_names and e[1] in laser_names]
         if len(lane_e) + len(laser_e) != len(corr.lane):
@@ -316,8 +319,8 @@ def _correlate_all(scenario: Scenario, lay: Layout, w, d, lane_u, laser_u):
                 f"correlation.lane pair ({bad[0]}, {bad[1]}) mixes a per-lane and a per-laser "
                 "variable; allowed only within one of the two groups"
             )
-        lane_u = _correlate(lane_u, _cholesky(lane_e, lane_names), lane_cols)
-        laser_u = _correlate(laser_u, _cholesky(laser_e, laser_names), laser_cols)
+        lane_u = _correlate(lane_u, cholesky(lane_e, lane_names), lane_cols)
+        laser_u = _correlate(laser_u, cholesky(laser_e, laser_names), laser_cols)
     return w, d, lane_u, laser_u
 
 
@@ -334,7 +337,7 @@ def _split(lay: Layout, u, lanes: int, lasers: int):
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(lay: Layout):
+def column_plan(lay: Layout):
     """Static index plan: for each Deviations field (in VARIABLES order), its variable,
     its shared column, and its column in the per-lane 'own' array [lane cols | laser cols]."""
     shared_idx = {key: i for i, key in enumerate(lay.shared)}
@@ -388,7 +391,7 @@ def _build(
     scenario: Scenario, lay: Layout, w, d, lane_u, laser_u, *, lanes: int, lanes_per_laser: int
 ):
     """Deviations with fields of shape [..., lanes] from the per-level normals."""
-    fields, var_f, shared_col, own_col, var_s, var_o = _plan(lay)
+    fields, var_f, shared_col, own_col, var_s, var_o = column_plan(lay)
     sw, sd, sl, ks = _sigmas(scenario)
     w, d, own = _levels(
         scenario, lay, w, d, lane_u, laser_u, lanes=lanes, lanes_per_laser=lanes_per_laser
@@ -491,7 +494,7 @@ def standardized(scenario: Scenario, u) -> dict[str, jax.Array]:
       {variable name: f[..., lanes, n_fields]}.
     """
     lay = layout(scenario)
-    _, var_f, shared_col, own_col, var_s, _ = _plan(lay)
+    _, var_f, shared_col, own_col, var_s, _ = column_plan(lay)
     sw, sd, sl, _ = _sigmas(scenario)
     w, d, own = _levels(
         scenario,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+from cpojax.kernels import plan as kp
 from cpojax.kernels import yield_block as yb
 
 from cpojax import model, rng, variation
@@ -43,12 +44,12 @@ def smoothed_failure_fraction_xla(
 
 def _kernel_value(scenario, values, key, block, tau, dtype, interpret, tile):
     sc = with_values(scenario, values)
-    plan = yb._plan(sc)
+    plan = kp.make_plan(sc)
     tile = yb.default_tile(interpret) if tile is None else int(tile)
-    run = yb._call(plan, jnp.dtype(dtype).name, 1, tile, bool(interpret), float(tau))
+    run = yb.kernel_call(plan, jnp.dtype(dtype).name, 1, tile, bool(interpret), float(tau))
     k0, k1 = rng.key_words(key)
     words = jnp.stack([k0, k1, jnp.asarray(block, jnp.uint32), jnp.uint32(0)])
-    _, sums = run(words, *yb._inputs(plan, sc, jnp.dtype(dtype)))
+    _, sums = run(words, *yb.kernel_inputs(plan, sc, jnp.dtype(dtype)))
     return sums[0] / (rng.BLOCK * plan.lanes)
 
 

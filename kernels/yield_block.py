@@ -33,25 +33,22 @@ histograms of g and the attribution sums are not computed here.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from cpojax.kernels import hoist as kh
+from cpojax.kernels import plan as kp
 from cpojax.kernels import special
-from cpojax.kernels.special import ndtri, normals_from_bits
+from cpojax.kernels.special import normals_from_bits
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
-from jax.extend import core as jcore
 from jax.scipy.special import ndtr
 
-from cpojax import rng, variation
-from cpojax.estimators.stats import norm_cdf
+from cpojax import rng
 from cpojax.physics import fiber_array, thermal
 from cpojax.physics import limits as fast
-from cpojax.physics.link import Deviations
 from cpojax.scenario import Scenario
 
 __all__ = ["COUNTERS", "block_counts", "counter_layout", "default_tile"]
@@ -95,210 +92,6 @@ def default_tile(interpret: bool) -> int:
     return rng.BLOCK if interpret else 256
 
 
-# --------------------------------------------------------------------------- static plan
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """Everything static about a scenario's kernel (hashable: the kernel cache key)."""
-
-    treedef: object
-    n_params: int
-    lanes: int
-    lanes_per_laser: int
-    n_shared: int
-    n_lane: int
-    n_laser: int
-    engine_dim: int
-    variables: tuple[str, ...]
-    fields: tuple[str, ...]
-    var_of_field: tuple[str, ...]
-    shared_col: tuple[int, ...]
-    own_col: tuple[int, ...]
-    var_of_shared: tuple[str, ...]
-    var_of_own: tuple[str, ...]
-    trunc: tuple[tuple[str, float], ...]  # truncate_sigma per variable (static)
-    chol: tuple  # (wafer, die, lane, laser): (cols, matrix as nested tuples) or None
-    system: object
-    fiber_map: str | None
-    spare_lanes: int
-
-
-def _chol_static(entries, pairs):
-    if not entries:
-        return None
-    names, cols = variation._single_columns(pairs)
-    m = variation._cholesky(entries, names)
-    return (tuple(cols), tuple(tuple(float(x) for x in row) for row in m))
-
-
-def _plan(scenario: Scenario) -> _Plan:
-    leaves, treedef = jax.tree_util.tree_flatten(scenario)
-    for x in leaves:
-        if not isinstance(x, float | int | np.floating | np.integer) and np.ndim(x) != 0:
-            raise ValueError("the Pallas yield kernel needs a scenario of scalar values")
-    lay = variation.layout(scenario)
-    fields, var_f, shared_col, own_col, var_s, var_o = variation._plan(lay)
-    names = [v.name for v in variation.VARIABLES]
-    corr = scenario.correlation
-    lane_e = laser_e = ()
-    if corr.lane:
-        lane_names, _ = variation._single_columns(lay.lane)
-        laser_names, _ = variation._single_columns(lay.laser)
-        lane_e = tuple(e for e in corr.lane if e[0] in lane_names and e[1] in lane_names)
-        laser_e = tuple(e for e in corr.lane if e[0] in laser_names and e[1] in laser_names)
-        if len(lane_e) + len(laser_e) != len(corr.lane):
-            raise ValueError("correlation.lane mixes a per-lane and a per-laser variable")
-    return _Plan(
-        treedef=treedef,
-        n_params=len(leaves),
-        lanes=lay.lanes,
-        lanes_per_laser=lay.lanes_per_laser,
-        n_shared=lay.n_shared,
-        n_lane=len(lay.lane),
-        n_laser=len(lay.laser),
-        engine_dim=lay.engine_dim,
-        variables=lay.variables,
-        fields=tuple(fields),
-        var_of_field=tuple(names[i] for i in var_f),
-        shared_col=tuple(int(i) for i in shared_col),
-        own_col=tuple(int(i) for i in own_col),
-        var_of_shared=tuple(names[i] for i in var_s),
-        var_of_own=tuple(names[i] for i in var_o),
-        trunc=tuple((n, float(getattr(scenario.spread, n).truncate_sigma)) for n in lay.variables),
-        chol=(
-            _chol_static(corr.wafer, lay.shared),
-            _chol_static(corr.die, lay.shared),
-            _chol_static(lane_e, lay.lane),
-            _chol_static(laser_e, lay.laser),
-        ),
-        system=scenario.system,
-        fiber_map=lay.fiber_map,
-        spare_lanes=int(scenario.system.spare_lanes),
-    )
-
-
-# --------------------------------------------------------------------------- kernel pieces
-def _columns(k0, k1, b, row, base, count: int, n_pairs: int, parity_static):
-    """uint32 words of columns base … base + count − 1 of the counter stream.
-
-    ``base`` is a uint32 array (per lane) or int; ``row`` uint32[1, T]. Column c of row r
-    is word (c mod 2) of threefry(k, (b, r·n_pairs + c // 2)) (:func:`rng.counter_normals`).
-    Each threefry call serves two consecutive columns; where the parity of ``base`` is not
-    static, each column picks its word with a select.
-    """
-    half = (base >> 1) if not isinstance(base, int) else base // 2
-    n_calls = (count + 1) // 2 if parity_static == 0 else count // 2 + 1
-    words = []
-    for h in range(n_calls):
-        pair = row * jnp.uint32(n_pairs) + (
-            half + h if isinstance(half, int) else half + jnp.uint32(h)
-        )
-        pair = jnp.asarray(pair, jnp.uint32)
-        w0, w1 = rng.threefry2x32(k0, k1, jnp.broadcast_to(b, pair.shape), pair)
-        words += [w0, w1]
-    if parity_static == 0:
-        return words[:count]
-    if parity_static == 1:
-        return words[1 : count + 1]
-    odd = (base & jnp.uint32(1)) == jnp.uint32(1)
-    return [jnp.where(odd, words[j + 1], words[j]) for j in range(count)]
-
-
-def _parity(bases: np.ndarray) -> int | None:
-    p = set((np.asarray(bases) % 2).tolist())
-    return p.pop() if len(p) == 1 else None
-
-
-def _correlate(cols: list, chol):
-    """Columns ``cols[i]`` mixed by a static lower Cholesky factor (variation._correlate)."""
-    if chol is None:
-        return cols
-    idx, m = chol
-    sub = [cols[i] for i in idx]
-    out = list(cols)
-    for a, i in enumerate(idx):
-        acc = None
-        for b_, x in enumerate(sub):
-            t = jnp.asarray(m[a][b_], x.dtype) * x
-            acc = t if acc is None else acc + t
-        out[i] = acc
-    return out
-
-
-def _truncate(cols: list, ks: Sequence[float], dtype, ndtr=ndtr):
-    """variation._truncate_cols, column by column (``ndtr``: see :func:`_tile_counts`)."""
-    out = []
-    for x, k in zip(cols, ks, strict=True):
-        if k > 0:
-            lo = norm_cdf(-float(k))
-            p = jnp.asarray(lo, dtype) + ndtr(x) * jnp.asarray(1.0 - 2.0 * lo, dtype)
-            x = ndtri(p).astype(dtype)
-        out.append(x)
-    return out
-
-
-def _deviations(
-    plan: _Plan, sc: Scenario, w, d, lane_c, laser_c, dtype, shape, ndtr=ndtr
-) -> Deviations:
-    """variation._build on column lists (w, d: [1, T]; lane_c, laser_c: [L or 1, T])."""
-    w = _correlate(w, plan.chol[0])
-    d = _correlate(d, plan.chol[1])
-    lane_c = _correlate(lane_c, plan.chol[2])
-    laser_c = _correlate(laser_c, plan.chol[3])
-    own = lane_c + laser_c
-    ks = dict(plan.trunc)
-    w = _truncate(w, [ks[v] for v in plan.var_of_shared], dtype, ndtr)
-    d = _truncate(d, [ks[v] for v in plan.var_of_shared], dtype, ndtr)
-    own = _truncate(own, [ks[v] for v in plan.var_of_own], dtype, ndtr)
-
-    def sig(v, level):
-        return jnp.asarray(getattr(getattr(sc.spread, v), level), dtype)
-
-    shared = [
-        sig(v, "wafer") * w[i] + sig(v, "die") * d[i] for i, v in enumerate(plan.var_of_shared)
-    ]
-    out = {}
-    for f, v, sc_i, oc_i in zip(
-        plan.fields, plan.var_of_field, plan.shared_col, plan.own_col, strict=True
-    ):
-        out[f] = jnp.broadcast_to(shared[sc_i] + sig(v, "lane") * own[oc_i], shape)
-    zero = jnp.zeros(shape, dtype)
-    return Deviations(**{f.name: out.get(f.name, zero) for f in dataclasses.fields(Deviations)})
-
-
-def _rigid(plan: _Plan, sc: Scenario, dev: Deviations, arms, dtype) -> Deviations:
-    """variation._rigid_array with the lever arms as [L, 1] columns."""
-    if plan.fiber_map is None:
-        return dev
-    pitch = jnp.asarray(sc.design.fiber_array.pitch_um, dtype)
-    upd = {}
-    for (ox, gap), arm in zip(
-        (
-            ("offset_out_y_um", "gap_out_um"),
-            ("offset_rx_y_um", "gap_rx_um"),
-            ("offset_in_y_um", "gap_in_um"),
-        ),
-        arms,
-        strict=True,
-    ):
-        dy, dz = fiber_array.rigid_body_shift_um(
-            x_um=arm * pitch, roll_mrad=dev.array_roll_mrad, yaw_mrad=dev.tilt_x_mrad
-        )
-        upd[ox] = getattr(dev, ox) + dy
-        upd[gap] = getattr(dev, gap) + dz
-    return dataclasses.replace(dev, **upd)
-
-
-def _iota(dtype, n: int, axis: int):
-    """0 … n − 1 along `axis` of a [n, 1] or [1, n] array: a 1-D iota and a broadcast (the
-    Triton lowering of Pallas takes 1-D iotas only)."""
-    shape = (n, 1) if axis == 0 else (1, n)
-    return jax.lax.broadcast_in_dim(jax.lax.iota(dtype, n), shape, (axis,))
-
-
-def _isum(x):
-    return jnp.sum(x.astype(jnp.int32), dtype=jnp.int32)
-
-
 def smoothed_lane_failure(g, tau: float):
     """1 − Π_k σ(g_k/τ) per lane (the ``"product"`` smoothing of
     :mod:`cpojax.estimators.gradients`), from the tuple of limit states g; the logistic
@@ -311,7 +104,7 @@ def smoothed_lane_failure(g, tau: float):
 
 
 def _tile_counts(
-    plan: _Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int, tau=None, exact=True
+    plan: kp.Plan, dtype, k0, k1, b, row, params, table, minv_cols, n_out: int, tau=None, exact=True
 ):
     """Counter vector int32[1, n_out] of the engines ``row`` (uint32[1, T]) of block b.
 
@@ -328,16 +121,16 @@ def _tile_counts(
     sy = plan.system
     s, p, q = plan.n_shared, plan.n_lane, plan.n_laser
     n_pairs = (plan.engine_dim + 1) // 2
-    lane_i = _iota(jnp.uint32, L, 0)  # [L, 1]
+    lane_i = kp.iota(jnp.uint32, L, 0)  # [L, 1]
 
     def normals(words):
         return [normals_from_bits(x).astype(dtype) for x in words]
 
-    shared = normals(_columns(k0, k1, b, row, 0, 2 * s, n_pairs, 0))
+    shared = normals(kp.columns(k0, k1, b, row, 0, 2 * s, n_pairs, 0))
     w, d = shared[:s], shared[s:]
     lane_base = np.arange(L) * p + 2 * s
     lane_c = normals(
-        _columns(
+        kp.columns(
             k0,
             k1,
             b,
@@ -345,12 +138,12 @@ def _tile_counts(
             jnp.uint32(2 * s) + lane_i * jnp.uint32(p),
             p,
             n_pairs,
-            _parity(lane_base),
+            kp.parity(lane_base),
         )
     )
     laser_base = 2 * s + L * p + (np.arange(L) // plan.lanes_per_laser) * q
     laser_c = normals(
-        _columns(
+        kp.columns(
             k0,
             k1,
             b,
@@ -359,13 +152,13 @@ def _tile_counts(
             + (lane_i // jnp.uint32(plan.lanes_per_laser)) * jnp.uint32(q),
             q,
             n_pairs,
-            _parity(laser_base),
+            kp.parity(laser_base),
         )
     )
     cdf = ndtr if exact else special.ndtr_elementary
-    dev = _deviations(plan, sc, w, d, lane_c, laser_c, dtype, shape, cdf)
+    dev = kp.deviations(plan, sc, w, d, lane_c, laser_c, dtype, shape, cdf)
     pos, arms = table[0], table[1:4]
-    dev = _rigid(plan, sc, dev, arms, dtype)
+    dev = kp.rigid(plan, sc, dev, arms, dtype)
 
     kw = dict(system=sy, window=sc.window, limits=sc.limits)
     if sy.thermal_coupling:
@@ -388,7 +181,7 @@ def _tile_counts(
 
     # die-only probe: the engine's wafer + die deviations, lane and laser normals at zero
     zeros1 = jnp.zeros((1, t), dtype)
-    dev_die = _deviations(plan, sc, w, d, [zeros1] * p, [zeros1] * q, dtype, (1, t), cdf)
+    dev_die = kp.deviations(plan, sc, w, d, [zeros1] * p, [zeros1] * q, dtype, (1, t), cdf)
     g_die, _ = fast.lane_limits(design=sc.design, dev=dev_die, dtype=dtype, **kw)
 
     fail_k = [x < 0 for x in g]
@@ -403,17 +196,17 @@ def _tile_counts(
     die_fail = functools.reduce(jnp.logical_or, [x < 0 for x in g_die])
     die_finite = functools.reduce(jnp.logical_and, [jnp.isfinite(x) for x in g_die])
 
-    vals = [_isum(lane_fail)]
-    vals += [_isum(f) for f in fail_k]
-    vals.append(_isum(fail_k[_THERMAL] & (red > 0.5)))
-    vals.append(_isum(~finite))
-    vals += [_isum(~f) for f in finite_k]
-    vals.append(_isum(~die_finite))
-    vals.append(_isum(eng_fail))
-    vals += [_isum(nf == k) for k in range(L + 1)]
-    vals += [_isum(first <= k) for k in range(L)]
-    vals.append(_isum(die_fail & eng_fail))
-    slot = _iota(jnp.int32, n_out, 1)
+    vals = [kp.isum(lane_fail)]
+    vals += [kp.isum(f) for f in fail_k]
+    vals.append(kp.isum(fail_k[_THERMAL] & (red > 0.5)))
+    vals.append(kp.isum(~finite))
+    vals += [kp.isum(~f) for f in finite_k]
+    vals.append(kp.isum(~die_finite))
+    vals.append(kp.isum(eng_fail))
+    vals += [kp.isum(nf == k) for k in range(L + 1)]
+    vals += [kp.isum(first <= k) for k in range(L)]
+    vals.append(kp.isum(die_fail & eng_fail))
+    slot = kp.iota(jnp.int32, n_out, 1)
     out = jnp.zeros((1, n_out), jnp.int32)
     for i, v in enumerate(vals):
         out = out + jnp.where(slot == i, v, jnp.int32(0))
@@ -423,81 +216,15 @@ def _tile_counts(
     return out, jnp.sum(sm, axis=1, keepdims=True)  # [1, 1]
 
 
-# --------------------------------------------------------------------------- hoisting
-# The kernel body is traced once to a jaxpr; every equation whose inputs are all
-# scenario values (or literals) and whose outputs are all scalars is *hoisted*: evaluated
-# once per call by XLA outside the kernel (unit conversions of design values, the
-# receiver's Q for the BER target, ...), its scalar results passed in as inputs. The rest
-# is staged into the kernel. Besides saving work per program, this keeps out of the
-# kernel the scalar code of cpojax.physics that a kernel cannot hold (e.g. ``ndtri`` on a
-# scalar BER, which evaluates polynomials from captured coefficient arrays).
-
-
-def _read(env, v):
-    return v.val if isinstance(v, jcore.Literal) else env[v]
-
-
-def _eval_eqn(eqn, invals):
-    with eqn.ctx.manager:
-        out = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(eqn.params))
-    return out if eqn.primitive.multiple_results else [out]
-
-
-def _is_scalar(v) -> bool:
-    return getattr(v.aval, "shape", None) == ()
-
-
-def _split_jaxpr(closed, n_params: int):
-    """(hoisted eqns, staged eqns, residual vars) of a body jaxpr whose first n_params
-    inputs are the scenario values."""
-    jaxpr = closed.jaxpr
-    known = set(jaxpr.invars[:n_params]) | set(jaxpr.constvars)
-    hoisted, staged = [], []
-    for eqn in jaxpr.eqns:
-        ins = [v for v in eqn.invars if not isinstance(v, jcore.Literal)]
-        if (
-            all(v in known for v in ins)
-            and all(_is_scalar(v) for v in eqn.outvars)
-            and not eqn.effects
-        ):
-            hoisted.append(eqn)
-            known.update(eqn.outvars)
-        else:
-            staged.append(eqn)
-    produced = {v for e in hoisted for v in e.outvars}
-    needed = []
-    for eqn in staged:
-        for v in eqn.invars:
-            if not isinstance(v, jcore.Literal) and v in produced and v not in needed:
-                needed.append(v)
-    for v in jaxpr.outvars:
-        if not isinstance(v, jcore.Literal) and v in produced and v not in needed:
-            needed.append(v)
-    constvars, param_vars = set(jaxpr.constvars), set(jaxpr.invars[:n_params])
-    params_used = []  # scenario values used by staged code are residuals too
-    for eqn in staged:
-        for v in eqn.invars:
-            if isinstance(v, jcore.Literal):
-                continue
-            if v in constvars and not _is_scalar(v):
-                raise ValueError(f"kernel body uses a non-scalar constant {v.aval}")
-            if v in param_vars and v not in params_used:
-                params_used.append(v)
-    return hoisted, staged, needed + params_used
-
-
-def _res_dtype(dt) -> str:
-    """Residuals travel as one vector per dtype (bools as int32)."""
-    return "int32" if jnp.dtype(dt) == jnp.bool_ else jnp.dtype(dt).name
-
-
 # --------------------------------------------------------------------------- pallas_call
 def _n_counters(lanes: int) -> int:
     return sum(n for _, n in counter_layout(lanes))
 
 
 @functools.lru_cache(maxsize=32)
-def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: bool, tau=None):
+def kernel_call(
+    plan: kp.Plan, dtype_name: str, n_blocks: int, tile: int, interpret: bool, tau=None
+):
     """Jitted ``(words u32[4], params f[NP], table f[4, L, 1], minv f[L, L, 1]) ->
     per-block counters int32[n_blocks, n_counters]`` (and, with ``tau``, the per-block
     sums of :func:`smoothed_lane_failure`, f[n_blocks])."""
@@ -528,11 +255,11 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         [col] * n_minv,
     )
     jaxpr = closed.jaxpr
-    hoisted, staged, residuals = _split_jaxpr(closed, plan.n_params)
+    hoisted, staged, residuals = kh.split_jaxpr(closed, plan.n_params)
     consts = dict(zip(jaxpr.constvars, closed.consts, strict=True))
     groups: dict[str, list] = {}
     for v in residuals:
-        groups.setdefault(_res_dtype(v.aval.dtype), []).append(v)
+        groups.setdefault(kh.res_dtype(v.aval.dtype), []).append(v)
     group_names = sorted(groups)
     slot = {v: (g, i) for g in group_names for i, v in enumerate(groups[g])}
 
@@ -540,7 +267,7 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         env = dict(consts)
         env.update(zip(jaxpr.invars[: plan.n_params], params, strict=True))
         for eqn in hoisted:
-            outs = _eval_eqn(eqn, [_read(env, v) for v in eqn.invars])
+            outs = kh.eval_eqn(eqn, [kh.read(env, v) for v in eqn.invars])
             env.update(zip(eqn.outvars, outs, strict=True))
         vecs = []
         for g in group_names:
@@ -557,7 +284,7 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         k0, k1 = words_ref[0], words_ref[1]
         b = words_ref[2] + i.astype(jnp.uint32)
         row0 = t.astype(jnp.uint32) * jnp.uint32(tile)
-        row = row0 + _iota(jnp.uint32, tile, 1)
+        row = row0 + kp.iota(jnp.uint32, tile, 1)
         env = {v: c for v, c in consts.items() if np.ndim(c) == 0}
         for v, (g, j) in slot.items():
             x = res_refs[group_names.index(g)][j]
@@ -567,10 +294,10 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
         vals += [minv_ref[j] for j in range(n_minv)]
         env.update(zip(ins, vals, strict=True))
         for eqn in staged:
-            outs = _eval_eqn(eqn, [_read(env, v) for v in eqn.invars])
+            outs = kh.eval_eqn(eqn, [kh.read(env, v) for v in eqn.invars])
             env.update(zip(eqn.outvars, outs, strict=True))
         for ref, v in zip(out_refs, jaxpr.outvars, strict=True):
-            ref[...] = _read(env, v)
+            ref[...] = kh.read(env, v)
 
     def full(shape):
         return pl.BlockSpec(shape, lambda i, t, n=len(shape): (0,) * n)
@@ -608,7 +335,7 @@ def _call(plan: _Plan, dtype_name: str, n_blocks: int, tile: int, interpret: boo
     return run
 
 
-def _inputs(plan: _Plan, scenario: Scenario, dtype):
+def kernel_inputs(plan: kp.Plan, scenario: Scenario, dtype):
     """(params f[NP], table f[4, L, 1], minv f[L, L, 1]) for the kernel."""
     leaves = jax.tree_util.tree_leaves(scenario)
     n_par = _pow2(plan.n_params)
@@ -669,14 +396,14 @@ def launcher(scenario: Scenario, key, *, dtype=jnp.float32, interpret=False, til
     """``launch(start_block, n_blocks) -> int32[n_blocks, n_counters]`` (a device array,
     dispatched asynchronously), with the scenario's inputs prepared once; ``launch.lanes``
     is the engine's lane count (for :func:`split_counters`)."""
-    plan = _plan(scenario)
+    plan = kp.make_plan(scenario)
     tile = default_tile(interpret) if tile is None else int(tile)
     dt = jnp.dtype(dtype)
-    inputs = _inputs(plan, scenario, dt)
+    inputs = kernel_inputs(plan, scenario, dt)
     k0, k1 = (int(w) for w in rng.key_words(key))
 
     def launch(start_block: int, n_blocks: int):
-        run = _call(plan, dt.name, int(n_blocks), tile, bool(interpret))
+        run = kernel_call(plan, dt.name, int(n_blocks), tile, bool(interpret))
         words = np.asarray([k0, k1, int(start_block), 0], np.uint32)
         return run(words, *inputs)
 

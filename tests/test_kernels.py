@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cpojax.kernels import plan as kp
 from cpojax.kernels import special
 from cpojax.kernels import yield_block as yb
 from jax.scipy.special import ndtri as jax_ndtri
@@ -187,10 +188,10 @@ def test_kernel_lowers_for_cuda_with_triton():
     Triton lowering rule and every block shape is accepted (PTX compilation itself needs
     a GPU)."""
     sc = _small()
-    plan = yb._plan(sc)
-    run = yb._call(plan, "float32", 2, 256, False)
+    plan = kp.make_plan(sc)
+    run = yb.kernel_call(plan, "float32", 2, 256, False)
     k0, k1 = rng.key_words(jax.random.key(0))
     words = jnp.stack([k0, k1, jnp.uint32(0), jnp.uint32(0)])
-    args = (words, *yb._inputs(plan, sc, jnp.dtype(jnp.float32)))
+    args = (words, *yb.kernel_inputs(plan, sc, jnp.dtype(jnp.float32)))
     text = run.trace(*args).lower(lowering_platforms=("cuda",)).as_text()
     assert "triton" in text.lower()
