@@ -112,8 +112,8 @@ def test_switch_yield_is_engine_yield_power(default_16k):
     res = default_16k
     e = BASE.system.engines_per_switch
     assert res.switch[0] == pytest.approx(res.engine[0] ** e, rel=1e-12)
-    assert res.switch.lo == pytest.approx(res.engine.lo ** e, rel=1e-12)
-    assert res.switch.hi == pytest.approx(res.engine.hi ** e, rel=1e-12)
+    assert res.switch.lo == pytest.approx(res.engine.lo**e, rel=1e-12)
+    assert res.switch.hi == pytest.approx(res.engine.hi**e, rel=1e-12)
     assert res.switch.lo <= res.switch.value <= res.switch.hi
     d = res.to_dict()
     assert d["switch"] == {"yield": res.switch.value, "ci": [res.switch.lo, res.switch.hi]}
