@@ -18,3 +18,23 @@ import jax
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+#: The longest test files (minutes, not seconds: notebooks executed in their own kernels,
+#: the kernel in interpret mode, end-to-end optimizer and rare-event runs). Collected
+#: first, so that under ``pytest -n 2 --dist loadfile`` (the CI command) they start at
+#: once instead of forming the tail of the run; the order of the rest is unchanged.
+_LONG_FILES = (
+    "test_notebooks.py",
+    "test_kernels.py",
+    "test_reliability.py",
+    "test_process_opt.py",
+    "test_photonic_rare.py",
+    "test_model.py",
+    "test_properties.py",
+    "test_photonic_optimize.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(_LONG_FILES)))
