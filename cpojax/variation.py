@@ -437,15 +437,7 @@ def _rigid_array(scenario: Scenario, lay: Layout, dev: Deviations) -> Deviations
     pitch = scenario.design.fiber_array.pitch_um
     arms = fiber_array.slot_offsets(lay.lanes, lay.lanes_per_laser, lay.fiber_map)
     upd = {}
-    for (ox, gap), arm in zip(
-        (
-            ("offset_out_y_um", "gap_out_um"),
-            ("offset_rx_y_um", "gap_rx_um"),
-            ("offset_in_y_um", "gap_in_um"),
-        ),
-        arms,
-        strict=True,
-    ):
+    for (ox, gap), arm in zip(fiber_array.FIBER_FIELDS, arms, strict=True):
         x = jnp.asarray(arm, dev.array_roll_mrad.dtype) * jnp.asarray(
             pitch, dev.array_roll_mrad.dtype
         )

@@ -214,15 +214,7 @@ def rigid(plan: Plan, sc: Scenario, dev: Deviations, arms, dtype) -> Deviations:
         return dev
     pitch = jnp.asarray(sc.design.fiber_array.pitch_um, dtype)
     upd = {}
-    for (ox, gap), arm in zip(
-        (
-            ("offset_out_y_um", "gap_out_um"),
-            ("offset_rx_y_um", "gap_rx_um"),
-            ("offset_in_y_um", "gap_in_um"),
-        ),
-        arms,
-        strict=True,
-    ):
+    for (ox, gap), arm in zip(fiber_array.FIBER_FIELDS, arms, strict=True):
         dy, dz = fiber_array.rigid_body_shift_um(
             x_um=arm * pitch, roll_mrad=dev.array_roll_mrad, yaw_mrad=dev.tilt_x_mrad
         )

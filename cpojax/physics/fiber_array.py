@@ -23,9 +23,17 @@ import functools
 
 import numpy as np
 
-__all__ = ["FIBER_MAPS", "rigid_body_shift_um", "slot_indices", "slot_offsets"]
+__all__ = ["FIBER_FIELDS", "FIBER_MAPS", "rigid_body_shift_um", "slot_indices", "slot_offsets"]
 
 FIBER_MAPS = ("grouped", "interleaved")
+
+#: (lateral offset, gap) Deviations fields of the TX, RX and laser-in fibers, in the order
+#: of the lever arms :func:`slot_offsets` returns.
+FIBER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("offset_out_y_um", "gap_out_um"),
+    ("offset_rx_y_um", "gap_rx_um"),
+    ("offset_in_y_um", "gap_in_um"),
+)
 
 
 @functools.lru_cache(maxsize=64)
