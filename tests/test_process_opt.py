@@ -123,7 +123,7 @@ def test_numpy_scalars_pass_the_checks(sc):
 @pytest.mark.slow
 def test_numpy_scalars_give_the_python_result(sc):
     """End to end: NumPy arguments give the same JSON as Python ones; result names."""
-    kw = {"level": "lane", "free": [RING_DIE, BIAS], "n_verify": 32_768}
+    kw = {"level": "lane", "free": [RING_DIE, BIAS], "n_verify": 4096}
     a = optimize_process(sc, target_yield=0.95, steps=3, n_per_step=256, seed=1, **kw)
     b = optimize_process(
         sc,
