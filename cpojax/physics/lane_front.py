@@ -19,7 +19,7 @@ from cpojax.physics.lane_types import (
 )
 from cpojax.physics.units import db_to_lin, lin_to_db, mw_to_dbm
 
-__all__ = ["lane_front"]
+__all__ = ["coupler_losses_db", "lane_front"]
 
 
 def lane_front(
@@ -104,34 +104,9 @@ def lane_front(
         )
         wpe = laser.wall_plug_efficiency(optical_mw=p_laser, electrical_mw=p_el_laser)
     # --- couplers ------------------------------------------------------------
-    c = d.coupler
-
-    def coupler_db(ox, oy, dil, dgap=None):
-        kw = {}
-        gap, tilt = c.gap_um, jnp.deg2rad(c.tilt_deg)
-        if rigid:
-            gap = jnp.maximum(c.gap_um + dgap, 0.0)
-            tilt = tilt + 1e-3 * v.tilt_x_mrad
-            kw["tilt_y_rad"] = 1e-3 * v.tilt_y_mrad
-        eta = coupling.coupler_efficiency(
-            chip_mfd_um=c.chip_mfd_um,
-            fiber_mfd_um=c.fiber_mfd_um,
-            offset_x_um=ox,
-            offset_y_um=oy,
-            gap_um=gap,
-            tilt_rad=tilt,
-            wavelength_nm=lam,
-            n_medium=c.n_medium,
-            n_fiber=c.n_fiber,
-            n_chip=c.n_chip,
-            intrinsic_loss_db=jnp.maximum(c.intrinsic_loss_db + dil, 0.0),
-            **kw,
-        )
-        return -lin_to_db(lin=eta)
-
-    cin_db = coupler_db(v.offset_in_x_um, v.offset_in_y_um, v.coupler_in_db, v.gap_in_um)
-    cout_db = coupler_db(v.offset_out_x_um, v.offset_out_y_um, v.coupler_out_db, v.gap_out_um)
-    crx_db = coupler_db(v.offset_rx_x_um, v.offset_rx_y_um, v.coupler_rx_db, v.gap_rx_um)
+    cin_db, cout_db, crx_db = coupler_losses_db(
+        coupler=d.coupler, dev=v, wavelength_nm=lam, rigid=rigid
+    )
 
     ch = d.channel
     els_db = jnp.maximum(ch.els_loss_db + v.els_loss_db, 0.0)
@@ -364,4 +339,44 @@ def lane_front(
         heater_max_mw=p_max,
         laser_share_mw=laser_share_mw,
         fixed_mw=fixed_mw,
+    )
+
+
+def coupler_losses_db(*, coupler, dev: Deviations, wavelength_nm, rigid: bool):
+    """Loss [dB] of the laser-in, TX-out and RX edge couplers of lanes with deviations `dev`:
+    −10·log10 of :func:`cpojax.physics.coupling.coupler_efficiency` at each fiber's
+    offsets, intrinsic-loss deviation and (rigid array) gap change and tilts.
+
+    Returns:
+      (laser-in, TX-out, RX) losses in dB.
+    """
+    c, v = coupler, dev
+
+    def coupler_db(ox, oy, dil, dgap):
+        kw = {}
+        gap, tilt = c.gap_um, jnp.deg2rad(c.tilt_deg)
+        if rigid:
+            gap = jnp.maximum(c.gap_um + dgap, 0.0)
+            tilt = tilt + 1e-3 * v.tilt_x_mrad
+            kw["tilt_y_rad"] = 1e-3 * v.tilt_y_mrad
+        eta = coupling.coupler_efficiency(
+            chip_mfd_um=c.chip_mfd_um,
+            fiber_mfd_um=c.fiber_mfd_um,
+            offset_x_um=ox,
+            offset_y_um=oy,
+            gap_um=gap,
+            tilt_rad=tilt,
+            wavelength_nm=wavelength_nm,
+            n_medium=c.n_medium,
+            n_fiber=c.n_fiber,
+            n_chip=c.n_chip,
+            intrinsic_loss_db=jnp.maximum(c.intrinsic_loss_db + dil, 0.0),
+            **kw,
+        )
+        return -lin_to_db(lin=eta)
+
+    return (
+        coupler_db(v.offset_in_x_um, v.offset_in_y_um, v.coupler_in_db, v.gap_in_um),
+        coupler_db(v.offset_out_x_um, v.offset_out_y_um, v.coupler_out_db, v.gap_out_um),
+        coupler_db(v.offset_rx_x_um, v.offset_rx_y_um, v.coupler_rx_db, v.gap_rx_um),
     )

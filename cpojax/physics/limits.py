@@ -33,7 +33,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from cpojax.physics import coupling, laser, receiver, ring, thermal
+from cpojax.physics import laser, receiver, ring, thermal
+from cpojax.physics.lane_front import coupler_losses_db
 from cpojax.physics.lane_types import G_MAX, MIN_POWER_MW, MIN_SWING, Deviations
 from cpojax.physics.units import db_to_lin, lin_to_db, mw_to_dbm
 
@@ -163,34 +164,9 @@ def limit_front(
         p_el = (p, p)
 
     # --- couplers (once per lane) -------------------------------------------------
-    c = d.coupler
-
-    def coupler_db(ox, oy, dil, dgap):
-        kw = {}
-        gap, tilt = c.gap_um, jnp.deg2rad(c.tilt_deg)
-        if rigid:
-            gap = jnp.maximum(c.gap_um + dgap, 0.0)
-            tilt = tilt + 1e-3 * v.tilt_x_mrad
-            kw["tilt_y_rad"] = 1e-3 * v.tilt_y_mrad
-        eta = coupling.coupler_efficiency(
-            chip_mfd_um=c.chip_mfd_um,
-            fiber_mfd_um=c.fiber_mfd_um,
-            offset_x_um=ox,
-            offset_y_um=oy,
-            gap_um=gap,
-            tilt_rad=tilt,
-            wavelength_nm=lam,
-            n_medium=c.n_medium,
-            n_fiber=c.n_fiber,
-            n_chip=c.n_chip,
-            intrinsic_loss_db=jnp.maximum(c.intrinsic_loss_db + dil, 0.0),
-            **kw,
-        )
-        return -lin_to_db(lin=eta)
-
-    cin_db = coupler_db(v.offset_in_x_um, v.offset_in_y_um, v.coupler_in_db, v.gap_in_um)
-    cout_db = coupler_db(v.offset_out_x_um, v.offset_out_y_um, v.coupler_out_db, v.gap_out_um)
-    crx_db = coupler_db(v.offset_rx_x_um, v.offset_rx_y_um, v.coupler_rx_db, v.gap_rx_um)
+    cin_db, cout_db, crx_db = coupler_losses_db(
+        coupler=d.coupler, dev=v, wavelength_nm=lam, rigid=rigid
+    )
     ch = d.channel
     els_db = jnp.maximum(ch.els_loss_db + v.els_loss_db, 0.0)
     split_db = laser.splitter_loss_db(
