@@ -392,32 +392,17 @@ def limit_back(front: LimitFront, *, system, limits, neighbour_shift_nm=None):
     s_min, s_max = corner_min(s), corner_max(s)
     fsr, eta, p_max = front.fsr, front.eta, front.p_max
     legacy = front.arc is None and front.ext_lo is None
-    if not legacy:
-        if front.ext_lo is not None:
-            s_min = s_min - front.ext_lo
-            s_max = s_max + front.ext_hi
-        arc = jnp.zeros_like(s_min) if front.arc is None else front.arc
-    range_nm = p_max * eta
     hop = limits.allow_order_hop
-    if legacy:
-        lock_nm = ring.lock_margin_nm(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm, allow_order_hop=hop
-        )
-        red = ring.lock_nearer_red_edge(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm
-        )
-    else:
-        lock_nm = ring.lock_margin_spec_nm(
-            s_min_nm=s_min,
-            s_max_nm=s_max,
-            fsr_nm=fsr,
-            range_nm=range_nm,
-            arc_nm=arc,
-            allow_order_hop=hop,
-        )
-        red = ring.lock_nearer_red_edge(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm, arc_nm=arc
-        )
+    s_min, s_max, arc, lock_nm, red = ring.window_lock(
+        s_min_nm=s_min,
+        s_max_nm=s_max,
+        fsr_nm=fsr,
+        range_nm=p_max * eta,
+        arc_nm=front.arc,
+        ext_lo_nm=front.ext_lo,
+        ext_hi_nm=front.ext_hi,
+        allow_order_hop=hop,
+    )
     if hop:
         hi = s_max if legacy else s_max + arc
         worst_shift = ring.window_worst_shift_nm(s_min_nm=s_min, s_max_nm=hi, fsr_nm=fsr)

@@ -80,32 +80,17 @@ def lane_back(front: Front, *, system, limits, neighbour_shift_nm=None, dtype=No
     eta = front.eta_nm_per_mw
     p_max = front.heater_max_mw
     legacy = front.arc_nm is None and front.ext_lo_nm is None
-    if not legacy:
-        if front.ext_lo_nm is not None:
-            s_min = s_min - front.ext_lo_nm
-            s_max = s_max + front.ext_hi_nm
-        arc = jnp.zeros_like(s_min) if front.arc_nm is None else front.arc_nm
-    range_nm = p_max * eta
     hop = limits.allow_order_hop
-    if legacy:
-        lock_nm = ring.lock_margin_nm(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm, allow_order_hop=hop
-        )
-        red = ring.lock_nearer_red_edge(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm
-        )
-    else:
-        lock_nm = ring.lock_margin_spec_nm(
-            s_min_nm=s_min,
-            s_max_nm=s_max,
-            fsr_nm=fsr,
-            range_nm=range_nm,
-            arc_nm=arc,
-            allow_order_hop=hop,
-        )
-        red = ring.lock_nearer_red_edge(
-            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr, range_nm=range_nm, arc_nm=arc
-        )
+    s_min, s_max, arc, lock_nm, red = ring.window_lock(
+        s_min_nm=s_min,
+        s_max_nm=s_max,
+        fsr_nm=fsr,
+        range_nm=p_max * eta,
+        arc_nm=front.arc_nm,
+        ext_lo_nm=front.ext_lo_nm,
+        ext_hi_nm=front.ext_hi_nm,
+        allow_order_hop=hop,
+    )
     lock_mw = lock_nm / eta
     fsr_c, eta_c = fsr[..., None], eta[..., None]
     if hop:

@@ -51,6 +51,7 @@ __all__ = [
     "self_coupling",
     "self_heating_shift_nm",
     "transmission_at_detuning",
+    "window_lock",
     "window_worst_shift_nm",
 ]
 
@@ -338,3 +339,42 @@ def level_mismatch_ratio(*, t0, t1, t2, t3):
     oma = jnp.maximum(t3 - t0, 1e-12)
     e_min = jnp.minimum(jnp.minimum(t1 - t0, t2 - t1), t3 - t2)
     return jnp.clip(3.0 * e_min / oma, 1e-6, 1.0)
+
+
+def window_lock(
+    *, s_min_nm, s_max_nm, fsr_nm, range_nm, arc_nm, ext_lo_nm, ext_hi_nm, allow_order_hop
+):
+    """Thermal lock of a lane over the operating window, from its corner-wide extremes.
+
+    The former model (``arc_nm`` and ``ext_lo_nm`` None): :func:`lock_margin_nm` and
+    :func:`lock_nearer_red_edge` on [s_min, s_max]. Otherwise the span is widened by the
+    spec laser's window extension (``ext_lo_nm``/``ext_hi_nm``, when given) and judged by
+    :func:`lock_margin_spec_nm` with the resonance arc ``arc_nm`` (0 when None).
+
+    Returns:
+      (s_min, s_max, arc, lock margin [nm], red): the extremes as judged, the arc (None
+      for the former model), the margin and 1.0 where the lock is nearer its red edge.
+    """
+    s_min, s_max, hop = s_min_nm, s_max_nm, allow_order_hop
+    if arc_nm is None and ext_lo_nm is None:
+        lock = lock_margin_nm(
+            s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr_nm, range_nm=range_nm, allow_order_hop=hop
+        )
+        red = lock_nearer_red_edge(s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr_nm, range_nm=range_nm)
+        return s_min, s_max, None, lock, red
+    if ext_lo_nm is not None:
+        s_min = s_min - ext_lo_nm
+        s_max = s_max + ext_hi_nm
+    arc = jnp.zeros_like(s_min) if arc_nm is None else arc_nm
+    lock = lock_margin_spec_nm(
+        s_min_nm=s_min,
+        s_max_nm=s_max,
+        fsr_nm=fsr_nm,
+        range_nm=range_nm,
+        arc_nm=arc,
+        allow_order_hop=hop,
+    )
+    red = lock_nearer_red_edge(
+        s_min_nm=s_min, s_max_nm=s_max, fsr_nm=fsr_nm, range_nm=range_nm, arc_nm=arc
+    )
+    return s_min, s_max, arc, lock, red
